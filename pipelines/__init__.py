@@ -1,0 +1,1 @@
+"""Export Pydantic Logfire telemetry into time-partitioned Parquet with Dagster."""

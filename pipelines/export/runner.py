@@ -1,0 +1,264 @@
+"""Exporting one partition: plan the chunks, fetch them, write them, commit.
+
+Nothing here knows about Dagster; the assets, the command line and the tests all call
+`PartitionExporter.export`.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.export.planner import Chunk, ChunkPlanner
+from pipelines.export.queries import KEY_ALIAS_PREFIX, ExportQueries
+from pipelines.export.spec import ExportSpec
+from pipelines.export.window import MICROSECOND, TimeWindow, iso_utc
+from pipelines.query_api import MAX_ROW_LIMIT, LogfireQueryError, QueryClient
+from pipelines.storage.files import SchemaMismatchError, WrittenFile
+from pipelines.storage.partitions import (
+    PartitionStore,
+    PartitionValues,
+    PartitionWriter,
+    StorageError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ExportError(RuntimeError):
+    """An export of one partition failed; the message names the export and the window."""
+
+    def __init__(self, export: str, window: TimeWindow, problem: str) -> None:
+        super().__init__(f"export {export!r}, window {window}: {problem}")
+        self.export = export
+        self.window = window
+
+
+@dataclass
+class PartitionResult:
+    """What exporting one partition did, for metadata, checks and the demo's table."""
+
+    export: str
+    window: TimeWindow
+    uri: str
+    rows: int
+    files: list[WrittenFile]
+    planned_rows: int
+    chunks: int
+    splits: int
+    requests: int
+    retries: int
+    throttled: int
+    duration_s: float
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+
+@dataclass
+class _Progress:
+    """Counters for one partition's export."""
+
+    chunks: int = 0
+    splits: int = 0
+    rows: int = 0
+
+
+def partition_values(spec: ExportSpec, window: TimeWindow) -> PartitionValues:
+    """The Hive partition of a window: `date=YYYY-MM-DD` and, for hourly exports, `hour=HH`."""
+    values = [("date", window.start.strftime("%Y-%m-%d"))]
+    if spec.partitions == "hourly":
+        values.append(("hour", window.start.strftime("%H")))
+    return values
+
+
+def schema_fingerprint(schema: pa.Schema) -> str:
+    """A short hash of names, types and nullability: equal fingerprints, compatible files."""
+    described = [(f.name, str(f.type), f.nullable) for f in schema]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
+
+
+class PartitionExporter:
+    """Exports partitions of any export through one client into one store."""
+
+    def __init__(
+        self,
+        client: QueryClient,
+        store: PartitionStore,
+        *,
+        limit: int = MAX_ROW_LIMIT,
+        log: logging.Logger = logger,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.limit = limit
+        self.log = log
+
+    def export(self, spec: ExportSpec, window: TimeWindow, *, run_id: str) -> PartitionResult:
+        """Replace the partition for `window` with every row the server holds for it.
+
+        On any failure nothing of this attempt is visible: the previous contents stay.
+        """
+        started = time.monotonic()
+        before = self.client.stats.snapshot()
+        queries = ExportQueries(spec)
+        partition = partition_values(spec, window)
+        try:
+            planner = ChunkPlanner(
+                lambda s, e, w: self._count_buckets(queries, s, e, w), limit=self.limit
+            )
+            chunks = planner.plan(window.start, window.end)
+            progress = _Progress()
+            with self.store.writer(spec.name, partition, spec.arrow_schema) as writer:
+                for chunk in chunks:
+                    self._fetch(queries, planner, chunk, writer, progress)
+                after = self.client.stats.snapshot()
+                committed = writer.commit(
+                    {
+                        "export": spec.name,
+                        "table": spec.table,
+                        "cursor": spec.time_column,
+                        "window": {"start": iso_utc(window.start), "end": iso_utc(window.end)},
+                        "partition": dict(partition),
+                        "rows": progress.rows,
+                        "planned_rows": planner.planned_rows,
+                        "requests": after["requests"] - before["requests"],
+                        "schema_fingerprint": schema_fingerprint(spec.arrow_schema),
+                        "run_id": run_id,
+                        "query": queries.rows(window.start, window.end),
+                        "written_at": iso_utc(datetime.now(UTC)),
+                    }
+                )
+        except (LogfireQueryError, StorageError, SchemaMismatchError, OSError) as exc:
+            raise ExportError(spec.name, window, str(exc)) from exc
+        return PartitionResult(
+            export=spec.name,
+            window=window,
+            uri=committed.uri,
+            rows=committed.rows,
+            files=committed.files,
+            planned_rows=planner.planned_rows,
+            chunks=progress.chunks,
+            splits=progress.splits,
+            requests=after["requests"] - before["requests"],
+            retries=after["retries"] - before["retries"],
+            throttled=after["throttled"] - before["throttled"],
+            duration_s=round(time.monotonic() - started, 3),
+        )
+
+    def server_count(self, spec: ExportSpec, window: TimeWindow) -> int:
+        """The server's `count(*)` for the window, with the export's filter."""
+        try:
+            table = self.client.query_arrow(
+                ExportQueries(spec).count(window.start, window.end),
+                min_timestamp=window.start,
+                max_timestamp=window.end,
+                limit=1,
+            )
+        except LogfireQueryError as exc:
+            raise ExportError(spec.name, window, f"counting rows failed: {exc}") from exc
+        return int(table.column("rows")[0].as_py())
+
+    # -- planning --------------------------------------------------------------------------
+
+    def _count_buckets(
+        self, queries: ExportQueries, start: datetime, end: datetime, width_us: int | None
+    ) -> list[tuple[datetime, int]]:
+        sql = (
+            queries.timestamp_counts(start, end)
+            if width_us is None
+            else queries.histogram(start, end, width_us)
+        )
+        table = self.client.query_arrow(
+            sql, min_timestamp=start, max_timestamp=end, limit=self.limit
+        )
+        buckets = pc.cast(table.column("bucket"), pa.timestamp("us", tz="UTC")).to_pylist()
+        counts = table.column("rows").to_pylist()
+        return list(zip(buckets, counts, strict=True))
+
+    # -- fetching --------------------------------------------------------------------------
+
+    def _fetch(
+        self,
+        queries: ExportQueries,
+        planner: ChunkPlanner,
+        chunk: Chunk,
+        writer: PartitionWriter,
+        progress: _Progress,
+    ) -> None:
+        progress.chunks += 1
+        if chunk.tie or chunk.end - chunk.start <= MICROSECOND:
+            self._fetch_tie(queries, chunk.start, writer, progress)
+            return
+        table = self.client.query_arrow(
+            queries.rows(chunk.start, chunk.end),
+            min_timestamp=chunk.start,
+            max_timestamp=chunk.end,
+            limit=self.limit,
+        )
+        if table.num_rows < self.limit:
+            self.log.debug(
+                "chunk [%s, %s): %d rows", iso_utc(chunk.start), iso_utc(chunk.end), table.num_rows
+            )
+            writer.write(table)
+            progress.rows += table.num_rows
+            return
+        # A full answer may be truncated (rows arrived since planning): never trust it.
+        progress.splits += 1
+        self.log.info(
+            "chunk [%s, %s) came back with %d rows (the limit); splitting it",
+            iso_utc(chunk.start),
+            iso_utc(chunk.end),
+            table.num_rows,
+        )
+        parts = planner.plan(chunk.start, chunk.end)
+        if len(parts) == 1 and not parts[0].tie:
+            # The counts disagree with the answer; halve the chunk so that it still shrinks.
+            middle = chunk.start + (chunk.end - chunk.start) // 2
+            parts = [Chunk(chunk.start, middle, 0), Chunk(middle, chunk.end, 0)]
+        for part in parts:
+            self._fetch(queries, planner, part, writer, progress)
+
+    def _fetch_tie(
+        self,
+        queries: ExportQueries,
+        moment: datetime,
+        writer: PartitionWriter,
+        progress: _Progress,
+    ) -> None:
+        """Page through the rows sharing one timestamp, by keyset on the tiebreak columns."""
+        key_columns = [f"{KEY_ALIAS_PREFIX}{i}" for i in range(len(queries.tiebreak_keys))]
+        after: tuple[str, ...] | None = None
+        while True:
+            table = self.client.query_arrow(
+                queries.tie_page(moment, after),
+                min_timestamp=moment,
+                max_timestamp=moment + MICROSECOND,
+                limit=self.limit,
+            )
+            if table.num_rows < self.limit:
+                writer.write(table.drop_columns(key_columns))
+                progress.rows += table.num_rows
+                return
+            # The page is full, so its last key group may continue on the next page: keep
+            # only the groups before it and resume right after them.
+            keys = list(zip(*(table.column(c).to_pylist() for c in key_columns), strict=True))
+            cut = len(keys) - 1
+            while cut > 0 and keys[cut - 1] == keys[-1]:
+                cut -= 1
+            if cut == 0:
+                raise ExportError(
+                    queries.spec.name,
+                    TimeWindow(moment, moment + MICROSECOND),
+                    f"{self.limit} or more rows share the timestamp {iso_utc(moment)} and the "
+                    f"key {keys[-1]}; they cannot be paged apart",
+                )
+            writer.write(table.slice(0, cut).drop_columns(key_columns))
+            progress.rows += cut
+            after = keys[cut - 1]

@@ -1,0 +1,1 @@
+"""The thin Dagster layer: resources, one asset per export, checks and schedules."""

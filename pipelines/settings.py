@@ -1,0 +1,49 @@
+"""Settings, read through pydantic-settings from the environment or a `.env` file.
+
+The read token is kept apart from everything else: it is read only when a run starts, held
+as a `SecretStr`, and never put in Dagster config, metadata or logs.
+"""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipelines.query_api import ApiVersion
+
+
+class MissingReadTokenError(RuntimeError):
+    """No read token could be found in any configured source."""
+
+
+class ReadTokenSettings(BaseSettings):
+    """The Logfire read token: `LOGFIRE_READ_TOKEN` in the environment or in `.env`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # `LOGFIRE_TOKEN` is the SDK's *write* token: deliberately not an alias here.
+    read_token: SecretStr = Field(validation_alias="LOGFIRE_READ_TOKEN", min_length=1)
+
+
+class ExportSettings(BaseSettings):
+    """Where to read from and write to (`LOGFIRE_EXPORT_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOGFIRE_EXPORT_", env_file=".env", extra="ignore")
+
+    # None: follow the token's region (US or EU).
+    base_url: str | None = None
+    api_version: ApiVersion = "v2"
+    # A local path or URL; the Hive layout goes under `<root>/<export>/`.
+    storage_root: str = "data"
+    config_file: Path = Path("config/exports.yaml")
+
+
+def read_token() -> SecretStr:
+    """The read token from its sources, or an error that says where it was looked for."""
+    try:
+        return ReadTokenSettings().read_token
+    except ValidationError:
+        raise MissingReadTokenError(
+            "no Logfire read token: set LOGFIRE_READ_TOKEN in the environment or in a .env "
+            "file in the working directory (create one under Project settings > Read tokens)"
+        ) from None

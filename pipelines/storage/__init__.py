@@ -1,0 +1,1 @@
+"""Where exported partitions are written, and how they are committed."""
