@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from pipelines.export.window import MICROSECOND
 
-# How many buckets one histogram request asks for. Well under the row limit, so a
-# histogram answer is never truncated, and fine enough that greedy packing wastes little.
+# How many buckets one histogram request asks for: well under the row limit, so a histogram
+# answer is never truncated, and fine enough that greedy packing wastes little.
 HISTOGRAM_BUCKETS = 1000
 
 # `count_buckets(start, end, width_us)` returns `(bucket_start, rows)` for the non-empty
@@ -62,7 +62,9 @@ class ChunkPlanner:
         return _pack(start, end, buckets, self.limit)
 
     def _histogram(self, start: datetime, end: datetime) -> list[Bucket]:
-        width_us = max(1, -(-_micros(end - start) // HISTOGRAM_BUCKETS))
+        # At most `limit` buckets, so that a full answer is known to be complete.
+        buckets_wanted = min(HISTOGRAM_BUCKETS, self.limit)
+        width_us = max(1, -(-_micros(end - start) // buckets_wanted))
         width = timedelta(microseconds=width_us)
         buckets: list[Bucket] = []
         for bucket_start, rows in self._count_buckets(start, end, width_us):

@@ -23,7 +23,7 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from pipelines.query_api.errors import (
@@ -131,6 +131,10 @@ class QueryClient:
         self.api_version: ApiVersion = api_version
         self.retry = retry or RetryPolicy()
         self.stats = ClientStats()
+        # Full jitter: many runs throttled at once must not retry in lockstep.
+        self._backoff = wait_random_exponential(
+            multiplier=self.retry.initial_wait, max=self.retry.max_wait
+        )
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -345,8 +349,7 @@ class QueryClient:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RetryableError) and error.retry_after is not None:
             return min(error.retry_after, self.retry.max_wait)
-        backoff = wait_exponential_jitter(initial=self.retry.initial_wait, max=self.retry.max_wait)
-        return float(backoff(state))
+        return float(self._backoff(state))
 
     def _before_retry(self, state: RetryCallState) -> None:
         self.stats.add(retries=1)

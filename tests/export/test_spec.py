@@ -1,0 +1,68 @@
+"""Validation of the exports configuration."""
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.export.spec import ExportConfigError, load_exports, parse_exports
+
+PROJECT_CONFIG = Path(__file__).parents[2] / "config" / "exports.yaml"
+
+
+def export(**fields: object) -> dict[str, object]:
+    return {"exports": {"errors": {"table": "records", "start": "2026-11-01", **fields}}}
+
+
+def test_the_shipped_config_declares_hourly_records_and_metrics() -> None:
+    config = load_exports(PROJECT_CONFIG)
+    assert {name: spec.table for name, spec in config.exports.items()} == {
+        "records": "records",
+        "metrics": "metrics",
+    }
+    assert all(spec.partitions == "hourly" for spec in config.exports.values())
+    assert config.schedule.cron == "30 0 * * *"
+
+
+def test_columns_narrow_the_schema_in_table_order() -> None:
+    spec = parse_exports(export(columns=["message", "start_timestamp"])).exports["errors"]
+    assert spec.arrow_schema.names == ["message", "start_timestamp"]
+    assert spec.time_column == "start_timestamp"
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        pytest.param(export(colums=["message"]), "unknown key 'exports.errors.colums'", id="key"),
+        pytest.param(
+            export(columns=["message", "nope"]),
+            "unknown columns for table 'records': nope",
+            id="column",
+        ),
+        pytest.param(export(table="spans"), "unknown table 'spans'", id="table"),
+        pytest.param(export(partitions="weekly"), "exports.errors.partitions", id="partitions"),
+        pytest.param(export(where="  "), "`where` is empty", id="blank-filter"),
+        pytest.param({"exports": {}}, "at least one export", id="no-exports"),
+        pytest.param(
+            {"exports": {"Bad-Name": {"table": "records", "start": "2026-11-01"}}},
+            "exports.Bad-Name.name",
+            id="name",
+        ),
+        pytest.param({"exports": {}, "schedul": {}}, "unknown key 'schedul'", id="top-key"),
+    ],
+)
+def test_invalid_configs_name_what_is_wrong(document: object, expected: str) -> None:
+    with pytest.raises(ExportConfigError, match="exports configuration is invalid") as info:
+        parse_exports(document)
+    assert expected in str(info.value)
+
+
+def test_a_missing_file_says_where_it_looked(tmp_path: Path) -> None:
+    with pytest.raises(ExportConfigError, match="does not exist"):
+        load_exports(tmp_path / "exports.yaml")
+
+
+def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "exports.yaml"
+    path.write_text("exports: [unclosed")
+    with pytest.raises(ExportConfigError, match=str(path)):
+        load_exports(path)
