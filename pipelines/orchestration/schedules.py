@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from pipelines.export.spec import ExportSpec, ScheduleConfig
+from pipelines.orchestration.local_runs import job_name
 
 
 def previous_day_keys(partitions_def: TimeWindowPartitionsDefinition, now: datetime) -> list[str]:
@@ -32,7 +33,7 @@ def build_nightly_schedule(
 ) -> ScheduleDefinition:
     partitions_def = export_asset.partitions_def
     assert isinstance(partitions_def, TimeWindowPartitionsDefinition)
-    job = define_asset_job(f"{spec.name}_job", selection=[export_asset])
+    job = define_asset_job(job_name(spec.name), selection=[export_asset])
 
     @schedule(
         name=f"{spec.name}_nightly",

@@ -1,0 +1,201 @@
+"""Exporting partitions from the real local server: every row exactly once."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pipelines.export.runner import (
+    ExportError,
+    PartitionExporter,
+    PartitionResult,
+    partition_values,
+)
+from pipelines.export.spec import ExportSpec, parse_exports
+from pipelines.export.window import TimeWindow, sql_timestamp
+from pipelines.query_api import QueryClient
+from pipelines.server.runner import LocalLogfireServer
+from pipelines.server.synthetic import records_at
+from pipelines.storage.partitions import PartitionStore, read_partition
+from tests.conftest import FAST_RETRIES
+
+WINDOW = TimeWindow(datetime(2026, 12, 1, 13, tzinfo=UTC), datetime(2026, 12, 1, 14, tzinfo=UTC))
+KEY = ["trace_id", "span_id", "kind", "start_timestamp"]
+
+
+def records_spec(**fields: object) -> ExportSpec:
+    document = {"exports": {"records": {"table": "records", "start": "2026-11-01", **fields}}}
+    return parse_exports(document).exports["records"]
+
+
+def load(server: LocalLogfireServer, timestamps: list[datetime], seed: int = 1) -> None:
+    server.store.append("records", records_at(timestamps, seed=seed))
+
+
+def spread(count: int, window: TimeWindow = WINDOW, seed: int = 7) -> list[datetime]:
+    rng = random.Random(seed)
+    span_us = (window.end - window.start) // timedelta(microseconds=1)
+    return [window.start + timedelta(microseconds=rng.randrange(span_us)) for _ in range(count)]
+
+
+def server_rows(server: LocalLogfireServer, spec: ExportSpec, window: TimeWindow) -> pa.Table:
+    columns = ", ".join(spec.selected_columns)
+    sql = (
+        f"SELECT {columns} FROM records WHERE start_timestamp >= {sql_timestamp(window.start)} "
+        f"AND start_timestamp < {sql_timestamp(window.end)}"
+    )
+    if spec.where:
+        sql += f" AND ({spec.where})"
+    return server.store.query(sql, limit=10**9).cast(spec.arrow_schema)
+
+
+def exported(store: PartitionStore, spec: ExportSpec, window: TimeWindow) -> pa.Table:
+    return read_partition(store, spec.name, partition_values(spec, window))
+
+
+def assert_exactly_once(exported_rows: pa.Table, expected: pa.Table) -> None:
+    keys = list(zip(*(exported_rows.column(c).to_pylist() for c in KEY), strict=True))
+    assert len(keys) == len(set(keys)), "a row was exported twice"
+    order = [(c, "ascending") for c in KEY]
+    assert exported_rows.sort_by(order).equals(expected.sort_by(order))
+
+
+def run(
+    server: LocalLogfireServer,
+    client: QueryClient,
+    tmp_path: Path,
+    spec: ExportSpec | None = None,
+    window: TimeWindow = WINDOW,
+) -> tuple[PartitionStore, ExportSpec, PartitionResult]:
+    spec = spec or records_spec()
+    store = PartitionStore(str(tmp_path))
+    result = PartitionExporter(client, store).export(spec, window, run_id="test")
+    assert_exactly_once(exported(store, spec, window), server_rows(server, spec, window))
+    return store, spec, result
+
+
+def test_25000_rows_are_chunked_under_the_limit(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    # Rows just outside the window on both sides must stay out of it.
+    load(server, [*spread(25_000), WINDOW.start - timedelta(microseconds=1), WINDOW.end])
+    _, _, result = run(server, client, tmp_path)
+    assert result.rows == 25_000
+    assert result.splits == 0
+    # One histogram, then chunks that each stay under 10,000 rows.
+    assert result.requests <= 1 + 4
+
+
+def test_10001_rows_sharing_one_timestamp_are_paged_by_keyset(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    burst = WINDOW.start + timedelta(minutes=17, microseconds=3)
+    load(server, [burst] * 10_001 + spread(500))
+    _, _, result = run(server, client, tmp_path)
+    assert result.rows == 10_501
+
+
+def test_exactly_10000_rows(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(10_000))
+    _, _, result = run(server, client, tmp_path)
+    assert result.rows == 10_000
+
+
+def test_rows_on_the_first_and_last_microsecond(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    last = WINDOW.end - timedelta(microseconds=1)
+    load(server, [WINDOW.start, WINDOW.start, last, WINDOW.end, WINDOW.start - timedelta(hours=1)])
+    _, _, result = run(server, client, tmp_path)
+    assert result.rows == 3
+
+
+def test_an_empty_window_writes_an_empty_file_with_the_schema(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    store, spec, result = run(server, client, tmp_path)
+    assert result.rows == 0
+    assert result.requests == 2
+    assert exported(store, spec, WINDOW).schema.equals(spec.arrow_schema)
+
+
+def test_a_filtered_export_with_narrowed_columns(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(3_000))
+    spec = records_spec(
+        columns=["trace_id", "span_id", "kind", "start_timestamp", "level"], where="level >= 13"
+    )
+    store, _, result = run(server, client, tmp_path, spec)
+    table = exported(store, spec, WINDOW)
+    assert table.column_names == ["kind", "level", "span_id", "start_timestamp", "trace_id"]
+    assert 0 < result.rows < 3_000
+    assert min(table.column("level").to_pylist()) >= 13
+
+
+def test_the_v1_api_exports_the_same_rows(server: LocalLogfireServer, tmp_path: Path) -> None:
+    load(server, [*spread(12_000), WINDOW.start + timedelta(seconds=5)])
+    with QueryClient(
+        server.read_token, base_url=server.base_url, api_version="v1", retry=FAST_RETRIES
+    ) as v1:
+        _, _, result = run(server, v1, tmp_path)
+    assert result.rows == 12_001
+
+
+def test_throttling_and_server_errors_are_retried_without_losing_rows(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(15_000))
+    server.faults.inject(status=429, retry_after=0, times=2)
+    server.faults.inject(status=503, times=1)
+    _, _, result = run(server, client, tmp_path)
+    assert result.throttled == 2
+    assert result.retries == 3
+
+
+def test_invalid_sql_in_a_filter_names_the_export_and_leaves_nothing(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(100))
+    spec = records_spec(where="no_such_column = 1")
+    store = PartitionStore(str(tmp_path))
+    with pytest.raises(ExportError) as info:
+        PartitionExporter(client, store).export(spec, WINDOW, run_id="bad")
+    message = str(info.value)
+    assert "export 'records'" in message
+    assert "2026-12-01T13:00:00.000000Z" in message
+    assert "no_such_column" in message  # the server's own words
+    assert client.stats.requests == 1  # a 400 is never retried
+    assert list(tmp_path.rglob("*.parquet")) == []
+    assert [p for p in tmp_path.rglob("*") if p.name.startswith(".")] == []
+
+
+def test_a_failed_reexport_keeps_the_previous_partition(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(2_000))
+    store, spec, _ = run(server, client, tmp_path)
+    before = exported(store, spec, WINDOW)
+    server.faults.inject(status=500, times=FAST_RETRIES.max_attempts)
+    with pytest.raises(ExportError, match="500"):
+        PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
+    assert exported(store, spec, WINDOW).equals(before)
+
+
+def test_a_wrong_token_fails_fast_and_names_the_region(
+    server: LocalLogfireServer, tmp_path: Path
+) -> None:
+    wrong = "pylf_v1_eu_NotTheRightToken"
+    with QueryClient(wrong, base_url=server.base_url, retry=FAST_RETRIES) as bad:
+        with pytest.raises(ExportError) as info:
+            PartitionExporter(bad, PartitionStore(str(tmp_path))).export(
+                records_spec(), WINDOW, run_id="x"
+            )
+        assert bad.stats.requests == 1
+    message = str(info.value)
+    assert "refused the read token" in message and "'eu' region" in message
+    assert wrong not in message

@@ -1,0 +1,122 @@
+"""The export assets in a real Dagster instance against the real local server."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, build_schedule_context
+
+from pipelines.export.spec import ExportsConfig, parse_exports
+from pipelines.orchestration.assets import ROW_COUNT_CHECK
+from pipelines.orchestration.build import build_definitions
+from pipelines.orchestration.local_runs import materialize_partition
+from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
+from pipelines.server.runner import LocalLogfireServer
+from pipelines.server.synthetic import generate_records
+
+HOUR = datetime(2026, 12, 1, 13, tzinfo=UTC)
+PARTITION = "2026-12-01-13:00"
+
+
+def config(**records: object) -> ExportsConfig:
+    body = {"table": "records", "start": "2026-11-01", **records}
+    return parse_exports({"exports": {"records": body}})
+
+
+def definitions(server: LocalLogfireServer, root: Path, cfg: ExportsConfig) -> Definitions:
+    return build_definitions(
+        cfg,
+        logfire=LogfireQueryResource(base_url=server.base_url),
+        storage=ParquetStorageResource(root=str(root)),
+    )
+
+
+def run_partition(
+    defs: Definitions, instance: DagsterInstance, key: str = PARTITION
+) -> ExecuteInProcessResult:
+    return materialize_partition(defs, "records", key, instance)
+
+
+@pytest.fixture
+def token(server: LocalLogfireServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LOGFIRE_READ_TOKEN", server.read_token)
+    return server.read_token
+
+
+def test_a_partition_materializes_with_metadata_and_a_passing_check(
+    server: LocalLogfireServer, token: str, tmp_path: Path, instance: DagsterInstance
+) -> None:
+    server.store.append(
+        "records", generate_records(12_000, HOUR, HOUR + timedelta(hours=1), seed=3)
+    )
+    expected = server.store.count("records", HOUR, HOUR + timedelta(hours=1))
+    result = run_partition(definitions(server, tmp_path, config()), instance)
+    assert result.success
+
+    [event] = result.asset_materializations_for_node("records")
+    metadata = {key: value.value for key, value in event.metadata.items()}
+    assert event.partition == PARTITION
+    assert metadata["dagster/row_count"] == expected == metadata["server_count"]
+    assert metadata["files"] == 1 and metadata["bytes"] > 0
+    assert metadata["requests"] >= 3  # a histogram and at least two chunks for 12,000 rows
+    assert metadata["window_start"] == "2026-12-01T13:00:00.000000Z"
+    assert str(metadata["dagster/uri"]).endswith("records/date=2026-12-01/hour=13")
+    assert len(metadata["dagster/column_schema"].columns) == 44
+
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == ROW_COUNT_CHECK and check.passed
+
+    # The token is in no event: not in metadata, logs or the resource's config.
+    logs = instance.all_logs(result.run_id)
+    assert logs and all(token not in str(entry) for entry in logs)
+
+
+def test_invalid_filter_fails_the_run_naming_the_export_and_leaves_no_files(
+    server: LocalLogfireServer, token: str, tmp_path: Path, instance: DagsterInstance
+) -> None:
+    result = run_partition(definitions(server, tmp_path, config(where="bogus_col > 1")), instance)
+    assert not result.success
+    failure = "\n".join(
+        str(event.event_specific_data) for event in result.all_events if event.is_failure
+    )
+    assert "export 'records'" in failure and "bogus_col" in failure
+    assert list(tmp_path.rglob("*.parquet")) == []
+
+
+def test_a_missing_token_fails_before_any_query(
+    server: LocalLogfireServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    instance: DagsterInstance,
+) -> None:
+    monkeypatch.delenv("LOGFIRE_READ_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here either
+    result = run_partition(definitions(server, tmp_path, config()), instance)
+    assert not result.success
+    failure = "\n".join(str(e.event_specific_data) for e in result.all_events if e.is_failure)
+    assert "LOGFIRE_READ_TOKEN" in failure
+
+
+def test_the_nightly_schedule_asks_for_yesterdays_24_hours() -> None:
+    defs = build_definitions(config())
+    schedule = defs.resolve_schedule_def("records_nightly")
+    assert schedule.cron_schedule == "30 0 * * *"
+    assert schedule.execution_timezone == "UTC"
+    context = build_schedule_context(
+        scheduled_execution_time=datetime(2026, 12, 2, 0, 30, tzinfo=UTC),
+        repository_def=defs.get_repository_def(),
+    )
+    requests = schedule.evaluate_tick(context).run_requests or []
+    keys = [r.partition_key for r in requests]
+    assert keys == [f"2026-12-01-{hour:02d}:00" for hour in range(24)]
+    assert len({r.run_key for r in requests}) == 24
+
+
+def test_the_project_definitions_load() -> None:
+    from pipelines.definitions import defs
+
+    Definitions.validate_loadable(defs)
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {
+        "records",
+        "metrics",
+    }
