@@ -1,8 +1,10 @@
 """Fixtures shared across the suite: a real local Logfire server and clients for it."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance, instance_for_test
 
 from pipelines.query_api import QueryClient, RetryPolicy
 from pipelines.server.runner import LocalLogfireServer
@@ -22,3 +24,12 @@ def server() -> Iterator[LocalLogfireServer]:
 def client(server: LocalLogfireServer) -> Iterator[QueryClient]:
     with QueryClient(server.read_token, base_url=server.base_url, retry=FAST_RETRIES) as c:
         yield c
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
+    """A real Dagster instance with its storage in the test's own folder."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with instance_for_test(temp_dir=str(home)) as dagster_instance:
+        yield dagster_instance

@@ -12,10 +12,21 @@ def job_name(export: str) -> str:
 
 
 def materialize_partition(
-    defs: Definitions, export: str, partition_key: str, instance: DagsterInstance
+    defs: Definitions,
+    export: str,
+    partition_key: str,
+    instance: DagsterInstance,
+    *,
+    log_level: str = "INFO",
 ) -> ExecuteInProcessResult:
-    """Run one partition of one export; failures are in the result, not raised."""
+    """Run one partition of one export; failures are in the result, not raised.
+
+    `log_level` only quiets the console; the instance's event log keeps everything.
+    """
     job = defs.resolve_job_def(job_name(export))
     return job.execute_in_process(
-        partition_key=partition_key, instance=instance, raise_on_error=False
+        partition_key=partition_key,
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
