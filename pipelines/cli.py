@@ -5,10 +5,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from dagster import Definitions, TimeWindow
+from rich.console import Console
+from rich.table import Table
 
+from pipelines.demo import DEFAULT_DAGSTER_HOME, prepare_dagster_home, run_demo
+from pipelines.demo_report import demo_epilogue, demo_table
+from pipelines.export.runner import PartitionExporter
+from pipelines.export.spec import ExportSpec, load_exports
+from pipelines.export.window import TimeWindow as ExportWindow
+from pipelines.export.window import iso_utc
+from pipelines.orchestration.assets import partitions_for
+from pipelines.orchestration.build import build_definitions
+from pipelines.orchestration.local_runs import materialize_partition
+from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
 from pipelines.server.runner import DEFAULT_READ_TOKEN, DEFAULT_WRITE_TOKEN, serve
 from pipelines.server.store import TelemetryStore
 from pipelines.server.synthetic import generate_records
+from pipelines.settings import ExportSettings
 
 app = typer.Typer(help="Export Pydantic Logfire telemetry to Parquet.", no_args_is_help=True)
 
@@ -48,3 +62,91 @@ def serve_command(
         # The defaults are public (they are in the source); custom tokens are never echoed.
         typer.echo(f"read token:  {read_token}\nwrite token: {write_token}")
     serve(host, port, read_token=read_token, write_token=write_token, store=store)
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option(help="Where the Parquet files go.")] = Path("data"),
+    dagster_home: Annotated[
+        Path,
+        typer.Option(envvar="DAGSTER_HOME", help="The Dagster instance that records the runs."),
+    ] = DEFAULT_DAGSTER_HOME,
+) -> None:
+    """Run the whole pipeline on real telemetry against a local server; no token needed."""
+    console = Console()
+    with console.status("Sending telemetry and exporting every hour with Dagster..."):
+        report = run_demo(out, dagster_home)
+    console.print(demo_table(report))
+    if not report.ok:
+        console.print("[red]Some partitions failed or their row counts differ.[/red]")
+        for row in report.rows:
+            if row.error:
+                console.print(f"{row.export} {row.partition}: {row.error}")
+        raise typer.Exit(1)
+    typer.echo(demo_epilogue(report))
+
+
+@app.command("backfill")
+def backfill_command(
+    export: Annotated[str, typer.Argument(help="The export's name in the exports file.")],
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")],
+    end: Annotated[
+        datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Day after the last one.")
+    ],
+    dagster_home: Annotated[
+        Path,
+        typer.Option(envvar="DAGSTER_HOME", help="The Dagster instance that records the runs."),
+    ] = DEFAULT_DAGSTER_HOME,
+) -> None:
+    """Export every partition of the UTC days [--from, --to), one Dagster run each."""
+    spec, defs = _project_export(export)
+    window = TimeWindow(start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+    keys = partitions_for(spec).get_partition_keys_in_time_window(window)
+    if not keys:
+        raise typer.BadParameter(f"no partitions of {export!r} between {start:%F} and {end:%F}")
+    instance = prepare_dagster_home(dagster_home)
+    console = Console()
+    failed = 0
+    for key in keys:
+        result = materialize_partition(defs, export, key, instance, log_level="WARNING")
+        failed += not result.success
+        console.print(f"{export} {key}: {'ok' if result.success else '[red]failed[/red]'}")
+    if failed:
+        console.print(f"[red]{failed} of {len(keys)} partitions failed; see the Dagster UI.[/]")
+        raise typer.Exit(1)
+
+
+@app.command("plan")
+def plan_command(
+    export: Annotated[str, typer.Argument(help="The export's name in the exports file.")],
+    partition: Annotated[str, typer.Argument(help="A partition key, e.g. 2026-12-01-13:00.")],
+) -> None:
+    """Show the chunks an export of one partition would fetch (a dry run: nothing written)."""
+    spec, _ = _project_export(export)
+    dagster_window = partitions_for(spec).time_window_for_partition_key(partition)
+    window = ExportWindow(dagster_window.start, dagster_window.end)
+    with LogfireQueryResource().client() as client:
+        exporter = PartitionExporter(client, ParquetStorageResource().store())
+        chunks = exporter.plan(spec, window)
+        requests = client.stats.requests
+    table = Table("start", "end", "rows", "tie")
+    for chunk in chunks:
+        table.add_row(
+            iso_utc(chunk.start),
+            iso_utc(chunk.end),
+            str(chunk.expected_rows),
+            "yes" if chunk.tie else "",
+        )
+    Console().print(table)
+    Console().print(
+        f"{len(chunks)} chunks for {sum(c.expected_rows for c in chunks)} rows; "
+        f"planning took {requests} requests"
+    )
+
+
+def _project_export(export: str) -> tuple[ExportSpec, Definitions]:
+    config = load_exports(ExportSettings().config_file)
+    if export not in config.exports:
+        known = ", ".join(sorted(config.exports))
+        raise typer.BadParameter(f"unknown export {export!r}; the exports file declares {known}")
+    return config.exports[export], build_definitions(config)

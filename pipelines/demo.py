@@ -113,7 +113,9 @@ def run_demo(out: Path, dagster_home: Path, server_data: Path = DEFAULT_SERVER_D
             for key in keys:
                 result = materialize_partition(defs, name, key, instance, log_level="WARNING")
                 rows.append(_row(name, key, result))
-    return DemoReport(rows, out.resolve(), dagster_home.resolve(), server_data, records_sent)
+    return DemoReport(
+        rows, out.resolve(), dagster_home.resolve(), server_data.resolve(), records_sent
+    )
 
 
 def _row(export: str, key: str, result: ExecuteInProcessResult) -> PartitionRow:

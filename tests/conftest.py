@@ -13,11 +13,18 @@ from pipelines.server.runner import LocalLogfireServer
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=0.1)
 
 
-@pytest.fixture
-def server() -> Iterator[LocalLogfireServer]:
-    """A fresh, empty Logfire-compatible server on a free loopback port."""
+@pytest.fixture(scope="session")
+def running_server() -> Iterator[LocalLogfireServer]:
+    # One uvicorn for the session: starting and stopping one per test costs ~0.2 s each.
     with LocalLogfireServer() as running:
         yield running
+
+
+@pytest.fixture
+def server(running_server: LocalLogfireServer) -> LocalLogfireServer:
+    """The local Logfire-compatible server, emptied: no rows, no faults, no query log."""
+    running_server.reset()
+    return running_server
 
 
 @pytest.fixture

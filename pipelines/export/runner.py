@@ -152,6 +152,17 @@ class PartitionExporter:
             duration_s=round(time.monotonic() - started, 3),
         )
 
+    def plan(self, spec: ExportSpec, window: TimeWindow) -> list[Chunk]:
+        """The chunks an export of `window` would fetch, without fetching or writing."""
+        queries = ExportQueries(spec)
+        planner = ChunkPlanner(
+            lambda s, e, w: self._count_buckets(queries, s, e, w), limit=self.limit
+        )
+        try:
+            return planner.plan(window.start, window.end)
+        except LogfireQueryError as exc:
+            raise ExportError(spec.name, window, str(exc)) from exc
+
     def server_count(self, spec: ExportSpec, window: TimeWindow) -> int:
         """The server's `count(*)` for the window, with the export's filter."""
         try:

@@ -1,8 +1,4 @@
-"""Fixtures: a real local Logfire server on 127.0.0.1, reached over HTTP.
-
-One server runs for the whole session (starting and stopping uvicorn costs a few hundred
-milliseconds); every test gets it reset to an empty store with no faults and an empty log.
-"""
+"""Fixtures for the server's own tests (the `server` fixture is in `tests/conftest.py`)."""
 
 from collections.abc import Iterator
 
@@ -10,18 +6,6 @@ import httpx
 import pytest
 
 from pipelines.server import LocalLogfireServer
-
-
-@pytest.fixture(scope="session")
-def running_server() -> Iterator[LocalLogfireServer]:
-    with LocalLogfireServer() as running:
-        yield running
-
-
-@pytest.fixture
-def server(running_server: LocalLogfireServer) -> LocalLogfireServer:
-    running_server.reset()
-    return running_server
 
 
 @pytest.fixture
