@@ -9,7 +9,7 @@ from dagster import Definitions, TimeWindow
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.demo import DEFAULT_DAGSTER_HOME, prepare_dagster_home, run_demo
+from pipelines.demo import run_demo
 from pipelines.demo_report import demo_epilogue, demo_table
 from pipelines.export.runner import PartitionExporter
 from pipelines.export.spec import ExportSpec, load_exports
@@ -17,7 +17,11 @@ from pipelines.export.window import TimeWindow as ExportWindow
 from pipelines.export.window import iso_utc
 from pipelines.orchestration.assets import partitions_for
 from pipelines.orchestration.build import build_definitions
-from pipelines.orchestration.local_runs import materialize_partition
+from pipelines.orchestration.local_runs import (
+    DEFAULT_DAGSTER_HOME,
+    materialize_partition,
+    prepare_dagster_home,
+)
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
 from pipelines.server.runner import DEFAULT_READ_TOKEN, DEFAULT_WRITE_TOKEN, serve
 from pipelines.server.store import TelemetryStore

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dagster import DagsterInstance, ExecuteInProcessResult, TimeWindow
+from dagster import ExecuteInProcessResult, TimeWindow
 
 from pipelines.export.spec import load_exports
 from pipelines.orchestration.assets import partitions_for
 from pipelines.orchestration.build import build_definitions
-from pipelines.orchestration.local_runs import materialize_partition
+from pipelines.orchestration.local_runs import materialize_partition, prepare_dagster_home
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
 from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.sdk_workload import run_sdk_workload_in_subprocess
@@ -31,9 +31,7 @@ from pipelines.settings import ExportSettings
 DEMO_HOURS = 4  # the current hour and the three before it
 SYNTHETIC_RECORDS = 120_000
 SYNTHETIC_METRICS = 6_000
-DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 DEFAULT_SERVER_DATA = Path(".logfire-local")
-DAGSTER_INSTANCE_TEMPLATE = Path("config/dagster.yaml")
 
 
 @dataclass(frozen=True)
@@ -65,17 +63,6 @@ class DemoReport:
     @property
     def ok(self) -> bool:
         return bool(self.rows) and all(row.matches for row in self.rows)
-
-
-def prepare_dagster_home(dagster_home: Path) -> DagsterInstance:
-    """A persistent instance in `dagster_home`, set up from `config/dagster.yaml` once."""
-    dagster_home = dagster_home.resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    instance_file = dagster_home / "dagster.yaml"
-    if not instance_file.exists() and DAGSTER_INSTANCE_TEMPLATE.exists():
-        shutil.copyfile(DAGSTER_INSTANCE_TEMPLATE, instance_file)
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    return DagsterInstance.get()
 
 
 def run_demo(out: Path, dagster_home: Path, server_data: Path = DEFAULT_SERVER_DATA) -> DemoReport:

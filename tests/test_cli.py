@@ -1,0 +1,67 @@
+"""The `logfire-export` commands that drive exports (`serve` is tested with the server)."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.server.runner import LocalLogfireServer
+from pipelines.server.synthetic import generate_records
+
+DAY = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def project(server: LocalLogfireServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder whose settings point at the local server, with a daily export."""
+    (tmp_path / "exports.yaml").write_text(
+        "exports:\n  daily_records:\n    table: records\n    partitions: daily\n"
+        "    start: 2026-11-01\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOGFIRE_READ_TOKEN", server.read_token)
+    monkeypatch.setenv("LOGFIRE_EXPORT_BASE_URL", server.base_url)
+    monkeypatch.setenv("LOGFIRE_EXPORT_STORAGE_ROOT", str(tmp_path / "out"))
+    monkeypatch.setenv("LOGFIRE_EXPORT_CONFIG_FILE", str(tmp_path / "exports.yaml"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    server.store.append("records", generate_records(15_000, DAY, DAY + timedelta(days=2), seed=5))
+    return tmp_path
+
+
+def test_backfill_exports_each_day_as_a_recorded_dagster_run(
+    project: Path, server: LocalLogfireServer
+) -> None:
+    result = CliRunner().invoke(
+        app, ["backfill", "daily_records", "--from", "2026-12-01", "--to", "2026-12-03"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "daily_records 2026-12-01: ok" in result.output
+    assert "daily_records 2026-12-02: ok" in result.output
+    table = ds.dataset(project / "out" / "daily_records", partitioning="hive").to_table()
+    assert table.num_rows == server.store.count("records", DAY, DAY + timedelta(days=2))
+    with DagsterInstance.from_config(str(project / "dagster_home")) as instance:
+        runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+        assert sorted(run.tags["dagster/partition"] for run in runs) == [
+            "2026-12-01",
+            "2026-12-02",
+        ]
+
+
+def test_backfill_of_an_unknown_export_names_the_known_ones(project: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["backfill", "nope", "--from", "2026-12-01", "--to", "2026-12-02"]
+    )
+    assert result.exit_code != 0
+    assert "unknown export 'nope'" in result.output
+    assert "daily_records" in result.output
+
+
+def test_plan_shows_chunks_without_writing(project: Path) -> None:
+    result = CliRunner().invoke(app, ["plan", "daily_records", "2026-12-01"])
+    assert result.exit_code == 0, result.output
+    assert "chunks for" in result.output
+    assert not (project / "out").exists()
