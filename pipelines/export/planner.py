@@ -16,10 +16,6 @@ from datetime import datetime, timedelta
 
 from pipelines.export.window import MICROSECOND
 
-# How many buckets one histogram request asks for: well under the row limit, so a histogram
-# answer is never truncated, and fine enough that greedy packing wastes little.
-HISTOGRAM_BUCKETS = 1000
-
 # `count_buckets(start, end, width_us)` returns `(bucket_start, rows)` for the non-empty
 # buckets of `[start, end)`, sorted; `width_us=None` means one bucket per distinct timestamp.
 BucketCounter = Callable[[datetime, datetime, int | None], list[tuple[datetime, int]]]
@@ -62,9 +58,10 @@ class ChunkPlanner:
         return _pack(start, end, buckets, self.limit)
 
     def _histogram(self, start: datetime, end: datetime) -> list[Bucket]:
-        # At most `limit` buckets, so that a full answer is known to be complete.
-        buckets_wanted = min(HISTOGRAM_BUCKETS, self.limit)
-        width_us = max(1, -(-_micros(end - start) // buckets_wanted))
+        # As many buckets as one answer can hold: a full answer is then known to be complete,
+        # and buckets this fine waste little when they are packed into chunks (each chunk
+        # falls short of the limit by less than one bucket).
+        width_us = max(1, -(-_micros(end - start) // self.limit))
         width = timedelta(microseconds=width_us)
         buckets: list[Bucket] = []
         for bucket_start, rows in self._count_buckets(start, end, width_us):

@@ -166,15 +166,30 @@ class PartitionExporter:
     def server_count(self, spec: ExportSpec, window: TimeWindow) -> int:
         """The server's `count(*)` for the window, with the export's filter."""
         try:
-            table = self.client.query_arrow(
+            table = self._query(
+                spec,
                 ExportQueries(spec).count(window.start, window.end),
-                min_timestamp=window.start,
-                max_timestamp=window.end,
+                window.start,
+                window.end,
                 limit=1,
             )
         except LogfireQueryError as exc:
             raise ExportError(spec.name, window, f"counting rows failed: {exc}") from exc
         return int(table.column("rows")[0].as_py())
+
+    def _query(
+        self,
+        spec: ExportSpec,
+        sql: str,
+        start: datetime,
+        end: datetime,
+        limit: int | None = None,
+    ) -> pa.Table:
+        """Run SQL about cursor window `[start, end)` with the matching pruning hints."""
+        hint_start, hint_end = spec.hint_window(start, end)
+        return self.client.query_arrow(
+            sql, min_timestamp=hint_start, max_timestamp=hint_end, limit=limit or self.limit
+        )
 
     # -- planning --------------------------------------------------------------------------
 
@@ -186,9 +201,7 @@ class PartitionExporter:
             if width_us is None
             else queries.histogram(start, end, width_us)
         )
-        table = self.client.query_arrow(
-            sql, min_timestamp=start, max_timestamp=end, limit=self.limit
-        )
+        table = self._query(queries.spec, sql, start, end)
         buckets = pc.cast(table.column("bucket"), pa.timestamp("us", tz="UTC")).to_pylist()
         counts = table.column("rows").to_pylist()
         return list(zip(buckets, counts, strict=True))
@@ -207,11 +220,8 @@ class PartitionExporter:
         if chunk.tie or chunk.end - chunk.start <= MICROSECOND:
             self._fetch_tie(queries, chunk.start, writer, progress)
             return
-        table = self.client.query_arrow(
-            queries.rows(chunk.start, chunk.end),
-            min_timestamp=chunk.start,
-            max_timestamp=chunk.end,
-            limit=self.limit,
+        table = self._query(
+            queries.spec, queries.rows(chunk.start, chunk.end), chunk.start, chunk.end
         )
         if table.num_rows < self.limit:
             self.log.debug(
@@ -247,11 +257,8 @@ class PartitionExporter:
         key_columns = [f"{KEY_ALIAS_PREFIX}{i}" for i in range(len(queries.tiebreak_keys))]
         after: tuple[str, ...] | None = None
         while True:
-            table = self.client.query_arrow(
-                queries.tie_page(moment, after),
-                min_timestamp=moment,
-                max_timestamp=moment + MICROSECOND,
-                limit=self.limit,
+            table = self._query(
+                queries.spec, queries.tie_page(moment, after), moment, moment + MICROSECOND
             )
             if table.num_rows < self.limit:
                 writer.write(table.drop_columns(key_columns))

@@ -7,13 +7,17 @@
         start: 2026-11-01      # the first partition
         columns: [...]         # optional: a subset of the table's columns
         where: "is_exception"  # optional: a SQL filter added to every query
+        cursor: created_at     # optional: partition by ingestion time instead
+        settle_delay: 3600     # optional: seconds to wait after a window ends
     schedule:
       cron: "30 0 * * *"       # the nightly run (UTC) that exports yesterday
+    reconciliation:
+      lookback_days: 2         # re-export recent partitions whose counts drifted
 
 Unknown keys and unknown columns fail with an error that names them and the export.
 """
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.schemas import TableDefinition, table_definitions
 
 EXPORT_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+INGEST_CURSOR = "created_at"
+EVENT_SETTLE_DELAY = timedelta(hours=1)
+# Logfire's draft docs: no new row gets a `created_at` more than 5 minutes in the past.
+INGEST_SETTLE_DELAY = timedelta(minutes=5)
+# Logfire accepts start times up to 24 hours in the past and 1 hour in the future.
+MAX_LATENESS = timedelta(hours=24)
+MAX_LEAD = timedelta(hours=1)
 
 
 class ExportConfigError(ValueError):
@@ -42,6 +54,16 @@ class ExportSpec(BaseModel):
     columns: tuple[str, ...] | None = None
     where: str | None = None
     description: str | None = None
+    # Which time the partitions cut: the table's event time (the default), or `created_at`
+    # (ingestion time: append-only, every row exactly once, no re-exports).
+    cursor: str | None = None
+    # How long after a window ends before it is first exported. Default: 1 hour for event
+    # time (most late spans have arrived by then), 5 minutes for `created_at` (Logfire
+    # writes no new row with a `created_at` older than that).
+    settle_delay: timedelta | None = None
+    # The asset is flagged when its last materialization is older than these.
+    freshness_warn_after: timedelta = timedelta(hours=26)
+    freshness_fail_after: timedelta = timedelta(hours=30)
 
     @field_validator("table")
     @classmethod
@@ -59,6 +81,13 @@ class ExportSpec(BaseModel):
         return where
 
     def model_post_init(self, context: Any, /) -> None:
+        allowed = (self.definition.time_column, INGEST_CURSOR)
+        if self.cursor is not None and self.cursor not in allowed:
+            raise ValueError(
+                f"cursor must be {allowed[0]!r} or {allowed[1]!r}, not {self.cursor!r}"
+            )
+        if self.settle_delay is not None and self.settle_delay < timedelta(0):
+            raise ValueError("settle_delay cannot be negative")
         if self.columns is None:
             return
         known = set(self.definition.columns)
@@ -74,7 +103,29 @@ class ExportSpec(BaseModel):
 
     @property
     def time_column(self) -> str:
-        return self.definition.time_column
+        """The column the partitions cut: the cursor."""
+        return self.cursor or self.definition.time_column
+
+    @property
+    def ingest_time(self) -> bool:
+        """True for `cursor: created_at` exports (append-only, never re-exported)."""
+        return self.time_column == INGEST_CURSOR
+
+    @property
+    def effective_settle_delay(self) -> timedelta:
+        if self.settle_delay is not None:
+            return self.settle_delay
+        return INGEST_SETTLE_DELAY if self.ingest_time else EVENT_SETTLE_DELAY
+
+    def hint_window(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """`min_timestamp` / `max_timestamp` for rows whose cursor is in `[start, end)`.
+
+        The API filters the table's event time with them. For an ingest-time cursor they are
+        widened by Logfire's lateness bounds, so that the server can still prune.
+        """
+        if self.ingest_time:
+            return start - MAX_LATENESS, end + MAX_LEAD
+        return start, end
 
     @property
     def selected_columns(self) -> list[str]:
@@ -89,6 +140,18 @@ class ExportSpec(BaseModel):
         """The one schema every partition of this export has, empty ones included."""
         schema = self.definition.schema
         return pa.schema([schema.field(name) for name in self.selected_columns])
+
+
+class ReconciliationConfig(BaseModel):
+    """The sensor that re-exports recent event-time partitions whose counts drifted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # Late rows arrive for up to a day, so two days of partitions are compared.
+    lookback_days: int = Field(default=2, ge=1, le=30)
+    max_partitions_per_tick: int = Field(default=24, ge=1)
+    interval_minutes: int = Field(default=60, ge=1)
 
 
 class ScheduleConfig(BaseModel):
@@ -107,6 +170,7 @@ class ExportsConfig(BaseModel):
 
     exports: dict[str, ExportSpec]
     schedule: ScheduleConfig = ScheduleConfig()
+    reconciliation: ReconciliationConfig = ReconciliationConfig()
 
     @field_validator("exports", mode="before")
     @classmethod

@@ -31,6 +31,10 @@ class TimeWindow:
         return f"[{iso_utc(self.start)}, {iso_utc(self.end)})"
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def iso_utc(moment: datetime) -> str:
     """`2026-12-01T13:00:00.000000Z`: microseconds always, `Z` for UTC."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

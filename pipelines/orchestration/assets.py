@@ -11,6 +11,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     DailyPartitionsDefinition,
+    FreshnessPolicy,
     HourlyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
@@ -21,12 +22,14 @@ from dagster import (
     asset,
 )
 
-from pipelines.export.runner import PartitionExporter, PartitionResult
+from pipelines.export.runner import PartitionExporter, PartitionResult, partition_values
 from pipelines.export.spec import ExportSpec
-from pipelines.export.window import TimeWindow, iso_utc
+from pipelines.export.window import TimeWindow, iso_utc, utc_now
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
 
 ROW_COUNT_CHECK = "row_count_matches_server"
+# Why a run exported a partition (nightly, reconcile); absent for runs launched by hand.
+REASON_TAG = "logfire_export/reason"
 GROUP_NAME = "logfire_export"
 # Every export asset takes a slot in this pool, so `dagster instance concurrency set
 # logfire_api N` caps the requests to Logfire across all runs.
@@ -57,9 +60,10 @@ def column_schema(spec: ExportSpec) -> TableSchema:
     )
 
 
-def build_export_asset(spec: ExportSpec, *, end_offset: int = 0) -> AssetsDefinition:
+def build_export_asset(
+    spec: ExportSpec, partitions_def: TimeWindowPartitionsDefinition
+) -> AssetsDefinition:
     """The asset that exports `spec`, one partition per run."""
-    partitions_def = partitions_for(spec, end_offset=end_offset)
     description = spec.description or (
         f"Logfire `{spec.table}` exported {spec.partitions} to Parquet"
         + (f" (where {spec.where})" if spec.where else "")
@@ -79,6 +83,11 @@ def build_export_asset(spec: ExportSpec, *, end_offset: int = 0) -> AssetsDefini
             )
         ],
         kinds={"parquet", "logfire"},
+        # Flags an export whose last materialization is older than expected (a stopped
+        # daemon, a failing nightly run); needs `freshness: enabled: true` in dagster.yaml.
+        freshness_policy=FreshnessPolicy.time_window(
+            fail_window=spec.freshness_fail_after, warn_window=spec.freshness_warn_after
+        ),
         group_name=GROUP_NAME,
         pool=POOL,
         description=description,
@@ -100,6 +109,14 @@ def build_export_asset(spec: ExportSpec, *, end_offset: int = 0) -> AssetsDefini
         store = storage.store()
         # Fail on an unusable root before spending any request on the API.
         store.check_writable()
+        previous = store.read_manifest(spec.name, partition_values(spec, window))
+        if window.end + spec.effective_settle_delay > utc_now():
+            context.log.warning(
+                "export %r %s has not settled yet (settle delay %s): late rows may follow",
+                spec.name,
+                window,
+                spec.effective_settle_delay,
+            )
         with logfire.client() as client:
             exporter = PartitionExporter(client, store, log=context.log)
             result = exporter.export(spec, window, run_id=context.run.run_id)
@@ -114,8 +131,14 @@ def build_export_asset(spec: ExportSpec, *, end_offset: int = 0) -> AssetsDefini
             result.splits,
             result.duration_s,
         )
+        metadata = _metadata(spec, result, server_count)
+        metadata["reason"] = context.run.tags.get(REASON_TAG, "manual")
+        if previous is not None:
+            # What a re-export (a reconciliation, a re-run) brought in since the last one.
+            metadata["previous_rows"] = int(previous["rows"])
+            metadata["rows_gained"] = result.rows - int(previous["rows"])
         return MaterializeResult(
-            metadata=_metadata(spec, result, server_count),
+            metadata=metadata,
             check_results=[_row_count_check(result, server_count)],
         )
 
@@ -128,6 +151,7 @@ def _metadata(spec: ExportSpec, result: PartitionResult, server_count: int) -> d
         "dagster/partition_row_count": result.rows,
         "dagster/uri": MetadataValue.path(result.uri),
         "dagster/column_schema": column_schema(spec),
+        "cursor": spec.time_column,
         "window_start": iso_utc(result.window.start),
         "window_end": iso_utc(result.window.end),
         "rows": result.rows,

@@ -1,40 +1,55 @@
-"""The nightly export of the previous UTC day, one run per partition."""
+"""The nightly export of the previous UTC day, one run per settled partition."""
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from dagster import (
-    AssetsDefinition,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     TimeWindow,
     TimeWindowPartitionsDefinition,
-    define_asset_job,
     schedule,
 )
 
 from pipelines.export.spec import ExportSpec, ScheduleConfig
-from pipelines.orchestration.local_runs import job_name
+from pipelines.orchestration.assets import REASON_TAG
+
+if TYPE_CHECKING:
+    # What `define_asset_job` returns; Dagster does not export the name publicly.
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 
-def previous_day_keys(partitions_def: TimeWindowPartitionsDefinition, now: datetime) -> list[str]:
-    """The partition keys whose windows lie in the UTC day before `now`'s day."""
+def previous_day_keys(
+    partitions_def: TimeWindowPartitionsDefinition, now: datetime, settle_delay: timedelta
+) -> list[str]:
+    """Keys of the UTC day before `now`'s day whose windows ended `settle_delay` ago.
+
+    Partitions not yet settled at the nightly tick (with the defaults, 23:00-24:00) are left
+    to the reconciliation sensor, which exports any settled partition that is missing.
+    """
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     yesterday = today - timedelta(days=1)
     keys = partitions_def.get_partition_keys_in_time_window(TimeWindow(yesterday, today))
     valid = set(partitions_def.get_partition_keys(current_time=now))
-    # Days before the export's start date have no partitions to ask for.
-    return [key for key in keys if key in valid]
+    return [
+        key
+        for key in keys
+        # Days before the export's start date have no partitions to ask for.
+        if key in valid
+        and partitions_def.time_window_for_partition_key(key).end + settle_delay <= now
+    ]
 
 
 def build_nightly_schedule(
-    spec: ExportSpec, export_asset: AssetsDefinition, config: ScheduleConfig
+    spec: ExportSpec,
+    partitions_def: TimeWindowPartitionsDefinition,
+    job: "UnresolvedAssetJobDefinition",
+    config: ScheduleConfig,
 ) -> ScheduleDefinition:
-    partitions_def = export_asset.partitions_def
-    assert isinstance(partitions_def, TimeWindowPartitionsDefinition)
-    job = define_asset_job(job_name(spec.name), selection=[export_asset])
-
     @schedule(
         name=f"{spec.name}_nightly",
         cron_schedule=config.cron,
@@ -43,13 +58,16 @@ def build_nightly_schedule(
         default_status=(
             DefaultScheduleStatus.RUNNING if config.enabled else DefaultScheduleStatus.STOPPED
         ),
-        description=f"Exports yesterday's (UTC) partitions of {spec.name!r} every night.",
+        description=f"Exports yesterday's (UTC) settled partitions of {spec.name!r}.",
     )
     def nightly(context: ScheduleEvaluationContext) -> list[RunRequest]:
         now = context.scheduled_execution_time or datetime.now(UTC)
+        keys = previous_day_keys(partitions_def, now, spec.effective_settle_delay)
         return [
-            RunRequest(run_key=f"{spec.name}:{key}", partition_key=key)
-            for key in previous_day_keys(partitions_def, now)
+            RunRequest(
+                run_key=f"{spec.name}:{key}", partition_key=key, tags={REASON_TAG: "nightly"}
+            )
+            for key in keys
         ]
 
     return nightly

@@ -41,6 +41,8 @@ from pipelines.server.synthetic_metrics import generate_metrics
 __all__ = ["generate_metrics", "generate_records", "records_at"]
 
 _SPAN, _LOG, _PENDING = 0, 1, 2
+# Logfire accepts spans that started up to 24 hours before they are ingested.
+MAX_LATENESS_US = 24 * 3600 * 1_000_000
 _KINDS = pa.array(["span", "log", "pending_span"])
 
 # (span name, HTTP method, route); spans without a method are internal work.
@@ -97,17 +99,26 @@ def generate_records(
     bursts: int = 3,
     burst_rows: int | None = None,
     now: datetime | None = None,
+    late_fraction: float = 0.0,
     project_id: str = LOCAL_PROJECT_ID,
 ) -> pa.Table:
     """`n_rows` rows of `records` with start timestamps in `[start, end)`.
 
     `bursts` timestamps each carry `burst_rows` rows (default: 0.5 % of the rows, so
-    thousands in a million). `created_at` never passes `now` (default: the real time).
+    thousands in a million). `created_at` never passes `now` (default: the real time),
+    except for the `late_fraction` of rows that arrive late: long spans and delayed
+    ingestion, stored between a minute and 24 hours after their start (Logfire's limit),
+    which a server only shows once its clock reaches their `created_at`.
     """
+    if not 0.0 <= late_fraction <= 1.0:
+        raise ValueError(f"late_fraction must be between 0 and 1, got {late_fraction}")
     rng = np.random.default_rng(seed)
     shape = _traces(rng, n_rows, micros(start), micros(end))
     shape = _with_bursts(rng, shape, bursts, n_rows // 200 if burst_rows is None else burst_rows)
-    return _records(rng, shape, services=services, now=now, project_id=project_id)
+    shape, delays = _with_late_rows(rng, shape, late_fraction)
+    return _records(
+        rng, shape, services=services, now=now, project_id=project_id, late_delays=delays
+    )
 
 
 def records_at(
@@ -182,6 +193,21 @@ def _with_bursts(rng: np.random.Generator, shape: _Shape, bursts: int, per_burst
     return _Shape(shape.trace, shape.parent, kind, start, end)
 
 
+def _with_late_rows(
+    rng: np.random.Generator, shape: _Shape, fraction: float
+) -> tuple[_Shape, I64 | None]:
+    """Pick late rows; return the shape (late spans made long) and each row's delay or -1."""
+    if fraction == 0.0:
+        return shape, None
+    count = len(shape.kind)
+    late = rng.random(count) < fraction
+    delays = np.where(late, rng.integers(60_000_000, MAX_LATENESS_US, size=count), -1)
+    # A late span is a long one: Logfire writes its row when it ends, just before ingestion.
+    long_end = shape.start_us + np.maximum(delays - 1_000, 0)
+    end = np.where(late & (shape.kind == _SPAN), np.maximum(shape.end_us, long_end), shape.end_us)
+    return _Shape(shape.trace, shape.parent, shape.kind, shape.start_us, end), delays
+
+
 def _durations_us(rng: np.random.Generator, count: int) -> I64:
     # Log-normal with a median of ~50 ms and a tail into minutes, capped at ten minutes.
     seconds = np.minimum(rng.lognormal(mean=-3.0, sigma=1.6, size=count), 600.0)
@@ -195,9 +221,15 @@ def _records(
     services: int,
     now: datetime | None,
     project_id: str,
+    late_delays: I64 | None = None,
 ) -> pa.Table:
     count = len(shape.kind)
     now_us = utc_now_us() if now is None else micros(now)
+    ingested = created_at(shape.end_us, rng, now_us)
+    if late_delays is not None:
+        # Late rows keep their future `created_at`: the server hides them until then.
+        late = pa.array(late_delays >= 0)
+        ingested = pc.if_else(late, timestamps(shape.start_us + late_delays), ingested)
     trace_word = mix64(shape.trace.astype(np.uint64) + id_offset(rng))
     trace_id = hex_ids(trace_word, mix64(trace_word))
     span_word = mix64(np.arange(count, dtype=np.uint64) + id_offset(rng))
@@ -261,7 +293,7 @@ def _records(
         "end_timestamp": timestamps(shape.end_us),
         "duration": masked(pa.array((shape.end_us - shape.start_us) / 1e6), is_span),
         "day": day_of(start),
-        "created_at": created_at(shape.end_us, rng, now_us),
+        "created_at": ingested,
         "level": pa.array(level),
         "span_name": span_name,
         "message": message,

@@ -97,19 +97,38 @@ def test_a_missing_token_fails_before_any_query(
     assert "LOGFIRE_READ_TOKEN" in failure
 
 
-def test_the_nightly_schedule_asks_for_yesterdays_24_hours() -> None:
+@pytest.mark.parametrize(
+    ("tick", "hours"),
+    [
+        # At the default 00:30, 23:00-24:00 is still inside its 1 h settle delay: the
+        # reconciliation sensor exports it once it has settled.
+        pytest.param(datetime(2026, 12, 2, 0, 30, tzinfo=UTC), 23, id="00:30"),
+        pytest.param(datetime(2026, 12, 2, 1, 30, tzinfo=UTC), 24, id="01:30"),
+    ],
+)
+def test_the_nightly_schedule_asks_for_yesterdays_settled_hours(tick: datetime, hours: int) -> None:
     defs = build_definitions(config())
     schedule = defs.resolve_schedule_def("records_nightly")
     assert schedule.cron_schedule == "30 0 * * *"
     assert schedule.execution_timezone == "UTC"
     context = build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    )
+    requests = schedule.evaluate_tick(context).run_requests or []
+    assert [r.partition_key for r in requests] == [
+        f"2026-12-01-{hour:02d}:00" for hour in range(hours)
+    ]
+    assert len({r.run_key for r in requests}) == hours
+
+
+def test_an_ingest_time_export_settles_in_five_minutes() -> None:
+    defs = build_definitions(config(cursor="created_at"))
+    context = build_schedule_context(
         scheduled_execution_time=datetime(2026, 12, 2, 0, 30, tzinfo=UTC),
         repository_def=defs.get_repository_def(),
     )
-    requests = schedule.evaluate_tick(context).run_requests or []
-    keys = [r.partition_key for r in requests]
-    assert keys == [f"2026-12-01-{hour:02d}:00" for hour in range(24)]
-    assert len({r.run_key for r in requests}) == 24
+    requests = defs.resolve_schedule_def("records_nightly").evaluate_tick(context).run_requests
+    assert len(requests or []) == 24
 
 
 def test_the_project_definitions_load() -> None:

@@ -1,0 +1,54 @@
+"""Reconciliation's view of recent partitions: one grouped count query per day."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pipelines.export.reconcile import partition_states, settled_windows
+from pipelines.export.runner import PartitionExporter
+from pipelines.export.spec import parse_exports
+from pipelines.export.window import TimeWindow
+from pipelines.query_api import QueryClient
+from pipelines.server.runner import LocalLogfireServer
+from pipelines.server.synthetic import records_at
+from pipelines.storage.partitions import PartitionStore
+
+NOW = datetime(2026, 11, 22, 1, 30, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def spec(**fields: object):  # type: ignore[no-untyped-def]
+    document = {"exports": {"records": {"table": "records", "start": "2026-11-01", **fields}}}
+    return parse_exports(document).exports["records"]
+
+
+def test_settled_windows_cover_the_lookback_and_stop_at_the_settle_delay() -> None:
+    windows = settled_windows(spec(), NOW, lookback_days=2)
+    assert windows[0].start == datetime(2026, 11, 20, 2, tzinfo=UTC)
+    # 00:00-01:00 ended 30 minutes ago: still inside its 1 hour settle delay.
+    assert windows[-1].end == datetime(2026, 11, 22, 0, tzinfo=UTC)
+    assert len(windows) == 46
+
+
+def test_counts_take_one_query_per_day_and_find_drift(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    hour = datetime(2026, 11, 21, 5, tzinfo=UTC)
+    records = spec()
+    store = PartitionStore(str(tmp_path))
+    server.store.append("records", records_at([hour + timedelta(minutes=m) for m in range(10)]))
+    PartitionExporter(client, store).export(records, TimeWindow(hour, hour + HOUR), run_id="a")
+    # Two rows arrive late for 05:00; one for 07:00, which was never exported.
+    server.store.append(
+        "records",
+        records_at([hour + timedelta(minutes=30), hour + 2 * HOUR, hour], seed=9),
+    )
+    server.query_log.clear()
+
+    states = {s.window.start: s for s in partition_states(client, store, records, NOW, 2)}
+    assert len(server.query_log) == 2  # 2026-11-20 and -21: one grouped query per day
+    assert states[hour].exported_rows == 10 and states[hour].server_rows == 12
+    assert states[hour].drifted and states[hour].missing_rows == 2
+    assert states[hour + 2 * HOUR].exported_rows is None
+    assert states[hour + 2 * HOUR].drifted
+    untouched = [s for start, s in states.items() if start not in (hour, hour + 2 * HOUR)]
+    assert untouched and not any(s.drifted for s in untouched)
