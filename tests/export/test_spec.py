@@ -1,5 +1,6 @@
 """Validation of the exports configuration."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,12 @@ def test_columns_narrow_the_schema_in_table_order() -> None:
             id="name",
         ),
         pytest.param({"exports": {}, "schedul": {}}, "unknown key 'schedul'", id="top-key"),
+        pytest.param(
+            export(cursor="end_timestamp"),
+            "cursor must be 'start_timestamp' or 'created_at'",
+            id="cursor",
+        ),
+        pytest.param(export(settle_delay=-5), "settle_delay cannot be negative", id="settle"),
     ],
 )
 def test_invalid_configs_name_what_is_wrong(document: object, expected: str) -> None:
@@ -66,3 +73,15 @@ def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
     path.write_text("exports: [unclosed")
     with pytest.raises(ExportConfigError, match=str(path)):
         load_exports(path)
+
+
+def test_ingest_time_cursor_widens_the_pruning_hints() -> None:
+    spec = parse_exports(export(cursor="created_at")).exports["errors"]
+    start = datetime(2026, 12, 1, 13, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    assert spec.ingest_time and spec.time_column == "created_at"
+    assert spec.effective_settle_delay == timedelta(minutes=5)
+    assert spec.hint_window(start, end) == (start - timedelta(hours=24), end + timedelta(hours=1))
+    event = parse_exports(export()).exports["errors"]
+    assert event.effective_settle_delay == timedelta(hours=1)
+    assert event.hint_window(start, end) == (start, end)

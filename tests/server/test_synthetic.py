@@ -96,3 +96,23 @@ def test_metrics_match_the_schema_and_cover_every_type() -> None:
     first = histograms.slice(0, 1).to_pylist()[0]
     assert sum(first["histogram_bucket_counts"]) == first["histogram_count"]
     assert len(first["histogram_bucket_counts"]) == len(first["histogram_explicit_bounds"]) + 1
+
+
+def test_late_rows_arrive_up_to_a_day_after_they_start() -> None:
+    table = generate_records(20_000, START, END, seed=3, now=END, late_fraction=0.1)
+    start = table.column("start_timestamp")
+    created = table.column("created_at")
+    late = pc.greater(created, pa.scalar(END, pa.timestamp("us", tz="UTC")))
+    assert 0.05 < pc.mean(late.cast(pa.int8())).as_py() < 0.15
+    lateness = pc.subtract(created.cast(pa.int64()), start.cast(pa.int64()))
+    assert pc.max(lateness).as_py() <= 24 * 3600 * 1_000_000
+    # Late spans are long ones: they end just before they are ingested.
+    late_spans = pc.and_(late, pc.equal(table.column("kind"), "span"))
+    durations = pc.filter(table.column("duration"), late_spans)
+    assert pc.min(durations).as_py() >= 59.0
+    assert pc.all(pc.greater_equal(created, table.column("end_timestamp"))).as_py()
+
+
+def test_late_fraction_is_checked() -> None:
+    with pytest.raises(ValueError, match="late_fraction"):
+        generate_records(10, START, END, late_fraction=1.5)
