@@ -1,5 +1,7 @@
 """The `logfire-export` command line. Each command is a thin layer over the package."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -11,24 +13,46 @@ from rich.table import Table
 
 from pipelines.demo import run_demo
 from pipelines.demo_report import demo_epilogue, demo_table
-from pipelines.export.runner import PartitionExporter
-from pipelines.export.spec import ExportSpec, load_exports
+from pipelines.export.runner import ExportError, PartitionExporter
+from pipelines.export.spec import ExportConfigError, ExportSpec, load_exports
 from pipelines.export.window import TimeWindow as ExportWindow
 from pipelines.export.window import iso_utc
 from pipelines.orchestration.assets import partitions_for
 from pipelines.orchestration.build import build_definitions
 from pipelines.orchestration.local_runs import (
     DEFAULT_DAGSTER_HOME,
+    failure_message,
     materialize_partition,
     prepare_dagster_home,
 )
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
+from pipelines.query_api import LogfireQueryError
 from pipelines.server.runner import DEFAULT_READ_TOKEN, DEFAULT_WRITE_TOKEN, serve
 from pipelines.server.store import TelemetryStore
 from pipelines.server.synthetic import generate_records
-from pipelines.settings import ExportSettings
+from pipelines.settings import ExportSettings, MissingReadTokenError
+from pipelines.storage.partitions import StorageError
 
 app = typer.Typer(help="Export Pydantic Logfire telemetry to Parquet.", no_args_is_help=True)
+
+
+# Failures a user can fix from the message alone: shown as one line, not a traceback.
+USER_ERRORS = (
+    ExportConfigError,
+    ExportError,
+    LogfireQueryError,
+    MissingReadTokenError,
+    StorageError,
+)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except USER_ERRORS as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
 
 
 @app.callback()
@@ -78,7 +102,7 @@ def demo_command(
 ) -> None:
     """Run the whole pipeline on real telemetry against a local server; no token needed."""
     console = Console()
-    with console.status("Sending telemetry and exporting every hour with Dagster..."):
+    with user_errors(), console.status("Sending telemetry and exporting every hour..."):
         report = run_demo(out, dagster_home)
     console.print(demo_table(report))
     if not report.ok:
@@ -113,8 +137,11 @@ def backfill_command(
     failed = 0
     for key in keys:
         result = materialize_partition(defs, export, key, instance, log_level="WARNING")
-        failed += not result.success
-        console.print(f"{export} {key}: {'ok' if result.success else '[red]failed[/red]'}")
+        if result.success:
+            console.print(f"{export} {key}: ok")
+        else:
+            failed += 1
+            console.print(f"{export} {key}: [red]failed[/red]: {failure_message(result)}")
     if failed:
         console.print(f"[red]{failed} of {len(keys)} partitions failed; see the Dagster UI.[/]")
         raise typer.Exit(1)
@@ -127,9 +154,15 @@ def plan_command(
 ) -> None:
     """Show the chunks an export of one partition would fetch (a dry run: nothing written)."""
     spec, _ = _project_export(export)
-    dagster_window = partitions_for(spec).time_window_for_partition_key(partition)
+    partitions_def = partitions_for(spec)
+    if not partitions_def.has_partition_key(partition):
+        raise typer.BadParameter(
+            f"{partition!r} is not a partition of {export!r} (keys look like "
+            f"{partitions_def.get_first_partition_key()})"
+        )
+    dagster_window = partitions_def.time_window_for_partition_key(partition)
     window = ExportWindow(dagster_window.start, dagster_window.end)
-    with LogfireQueryResource().client() as client:
+    with user_errors(), LogfireQueryResource().client() as client:
         exporter = PartitionExporter(client, ParquetStorageResource().store())
         chunks = exporter.plan(spec, window)
         requests = client.stats.requests
@@ -149,7 +182,8 @@ def plan_command(
 
 
 def _project_export(export: str) -> tuple[ExportSpec, Definitions]:
-    config = load_exports(ExportSettings().config_file)
+    with user_errors():
+        config = load_exports(ExportSettings().config_file)
     if export not in config.exports:
         known = ", ".join(sorted(config.exports))
         raise typer.BadParameter(f"unknown export {export!r}; the exports file declares {known}")

@@ -19,7 +19,11 @@ from dagster import ExecuteInProcessResult, TimeWindow
 from pipelines.export.spec import load_exports
 from pipelines.orchestration.assets import partitions_for
 from pipelines.orchestration.build import build_definitions
-from pipelines.orchestration.local_runs import materialize_partition, prepare_dagster_home
+from pipelines.orchestration.local_runs import (
+    failure_message,
+    materialize_partition,
+    prepare_dagster_home,
+)
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
 from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.sdk_workload import run_sdk_workload_in_subprocess
@@ -107,9 +111,7 @@ def run_demo(out: Path, dagster_home: Path, server_data: Path = DEFAULT_SERVER_D
 
 def _row(export: str, key: str, result: ExecuteInProcessResult) -> PartitionRow:
     if not result.success:
-        failures = [e for e in result.all_events if e.is_failure]
-        message = str(failures[0].event_specific_data) if failures else "the run failed"
-        return PartitionRow(export, key, 0, 0, 0, 0, False, message)
+        return PartitionRow(export, key, 0, 0, 0, 0, False, failure_message(result))
     [event] = result.asset_materializations_for_node(export)
 
     def number(name: str) -> int:

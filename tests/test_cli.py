@@ -65,3 +65,34 @@ def test_plan_shows_chunks_without_writing(project: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "chunks for" in result.output
     assert not (project / "out").exists()
+
+
+def test_backfill_failures_show_the_exports_own_message(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "bad.yaml").write_text(
+        "exports:\n  daily_records:\n    table: records\n    partitions: daily\n"
+        "    start: 2026-11-01\n    where: no_such_column > 1\n"
+    )
+    monkeypatch.setenv("LOGFIRE_EXPORT_CONFIG_FILE", str(project / "bad.yaml"))
+    result = CliRunner().invoke(
+        app, ["backfill", "daily_records", "--from", "2026-12-01", "--to", "2026-12-02"]
+    )
+    assert result.exit_code == 1
+    assert "export 'daily_records', window [2026-12-01T00:00:00.000000Z" in result.output
+    assert "no_such_column" in result.output
+    assert "1 of 1 partitions failed" in result.output
+
+
+def test_plan_refuses_a_key_that_is_not_a_partition(project: Path) -> None:
+    result = CliRunner().invoke(app, ["plan", "daily_records", "2026-12-01-13:00"])
+    assert result.exit_code != 0
+    assert "is not a partition of 'daily_records'" in result.output
+
+
+def test_a_missing_token_is_one_clear_line(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOGFIRE_READ_TOKEN")
+    result = CliRunner().invoke(app, ["plan", "daily_records", "2026-12-01"])
+    assert result.exit_code == 1
+    assert "no Logfire read token: set LOGFIRE_READ_TOKEN" in result.output
+    assert "Traceback" not in result.output

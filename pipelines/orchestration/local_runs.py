@@ -6,6 +6,7 @@ the export's job, so it shows in the UI (`dagster dev`) like a run launched from
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
@@ -38,6 +39,25 @@ def materialize_partition(
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
+
+
+def failure_message(result: ExecuteInProcessResult) -> str:
+    """The first error of a failed run, as the user should read it (no traceback)."""
+    for event in result.all_events:
+        if event.is_step_failure or event.is_run_failure:
+            error = getattr(event.event_specific_data, "error", None)
+            if error is not None:
+                # Dagster wraps the asset's exception; its cause holds the export's message.
+                causes = [error, *iter_causes(error)]
+                return str(causes[-1].message).strip()
+    return "the run failed; see its logs in the Dagster UI"
+
+
+def iter_causes(error: object) -> Iterator[object]:
+    cause = getattr(error, "cause", None)
+    while cause is not None:
+        yield cause
+        cause = getattr(cause, "cause", None)
 
 
 def prepare_dagster_home(dagster_home: Path) -> DagsterInstance:
