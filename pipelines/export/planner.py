@@ -49,13 +49,10 @@ class ChunkPlanner:
             raise ValueError(f"the row limit must be at least 2, got {limit}")
         self._count_buckets = count_buckets
         self.limit = limit
-        self.planned_rows = 0
 
     def plan(self, start: datetime, end: datetime) -> list[Chunk]:
         """Chunks tiling `[start, end)`, each expected to hold fewer than `limit` rows."""
-        buckets = self._histogram(start, end)
-        self.planned_rows = sum(b.rows for b in buckets)
-        return _pack(start, end, buckets, self.limit)
+        return _pack(start, end, self._histogram(start, end), self.limit)
 
     def _histogram(self, start: datetime, end: datetime) -> list[Bucket]:
         # As many buckets as one answer can hold: a full answer is then known to be complete,

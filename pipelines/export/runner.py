@@ -114,6 +114,7 @@ class PartitionExporter:
                 lambda s, e, w: self._count_buckets(queries, s, e, w), limit=self.limit
             )
             chunks = planner.plan(window.start, window.end)
+            planned_rows = sum(chunk.expected_rows for chunk in chunks)
             progress = _Progress()
             with self.store.writer(spec.name, partition, spec.arrow_schema) as writer:
                 for chunk in chunks:
@@ -127,7 +128,7 @@ class PartitionExporter:
                         "window": {"start": iso_utc(window.start), "end": iso_utc(window.end)},
                         "partition": dict(partition),
                         "rows": progress.rows,
-                        "planned_rows": planner.planned_rows,
+                        "planned_rows": planned_rows,
                         "requests": after["requests"] - before["requests"],
                         "schema_fingerprint": schema_fingerprint(spec.arrow_schema),
                         "run_id": run_id,
@@ -143,7 +144,7 @@ class PartitionExporter:
             uri=committed.uri,
             rows=committed.rows,
             files=committed.files,
-            planned_rows=planner.planned_rows,
+            planned_rows=planned_rows,
             chunks=progress.chunks,
             splits=progress.splits,
             requests=after["requests"] - before["requests"],

@@ -199,3 +199,32 @@ def test_a_wrong_token_fails_fast_and_names_the_region(
     message = str(info.value)
     assert "refused the read token" in message and "'eu' region" in message
     assert wrong not in message
+
+
+def test_rows_arriving_between_planning_and_fetching_are_not_lost(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    """The histogram sees 15 rows; by the fetch 10 more have arrived and the answer is full
+    (the limit is 20 here), so the chunk must be split and fetched again."""
+    planned_at = WINDOW.end + timedelta(hours=1)
+    arrived_at = planned_at + timedelta(minutes=1)
+    early = records_at(spread(15, seed=1), seed=1, now=planned_at)
+    late = records_at(spread(10, seed=2), seed=2, now=arrived_at)
+    server.store.append("records", early)
+    server.store.append(
+        "records",
+        late.set_column(
+            late.schema.get_field_index("created_at"),
+            "created_at",
+            pa.array([arrived_at] * 10, pa.timestamp("us", tz="UTC")),
+        ),
+    )
+    queries = iter([planned_at])  # the first query (the histogram) sees the early rows only
+    server.store.clock = lambda: next(queries, arrived_at)
+    spec = records_spec()
+    store = PartitionStore(str(tmp_path))
+    result = PartitionExporter(client, store, limit=20).export(spec, WINDOW, run_id="t")
+    assert result.planned_rows == 15
+    assert result.splits >= 1
+    assert result.rows == 25
+    assert_exactly_once(exported(store, spec, WINDOW), server_rows(server, spec, WINDOW))
