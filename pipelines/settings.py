@@ -35,6 +35,11 @@ class ExportSettings(BaseSettings):
     api_version: ApiVersion = "v2"
     # A local path or URL; the Hive layout goes under `<root>/<export>/`.
     storage_root: str = "data"
+    # For an `s3://` root: an S3-compatible endpoint (MinIO, R2, Ceph) and a region. None
+    # leaves them to the AWS chain (`AWS_ENDPOINT_URL`, `AWS_REGION`, the profile), which
+    # also supplies the credentials.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
     config_file: Path = Path("config/exports.yaml")
 
 

@@ -116,7 +116,13 @@ class PartitionExporter:
             chunks = planner.plan(window.start, window.end)
             planned_rows = sum(chunk.expected_rows for chunk in chunks)
             progress = _Progress()
-            with self.store.writer(spec.name, partition, spec.arrow_schema) as writer:
+            with self.store.writer(
+                spec.name,
+                partition,
+                spec.arrow_schema,
+                format=spec.format,
+                sort_by=spec.time_column,
+            ) as writer:
                 for chunk in chunks:
                     self._fetch(queries, planner, chunk, writer, progress)
                 after = self.client.stats.snapshot()

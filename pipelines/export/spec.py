@@ -54,6 +54,8 @@ class ExportSpec(BaseModel):
     columns: tuple[str, ...] | None = None
     where: str | None = None
     description: str | None = None
+    # Plain Hive-partitioned Parquet, or a Delta Lake table at `<root>/<export>`.
+    format: Literal["parquet", "delta"] = "parquet"
     # Which time the partitions cut: the table's event time (the default), or `created_at`
     # (ingestion time: append-only, every row exactly once, no re-exports).
     cursor: str | None = None

@@ -9,7 +9,7 @@ from pydantic import PrivateAttr, SecretStr
 
 from pipelines.query_api import QueryClient, RetryPolicy, parse_api_version
 from pipelines.settings import ExportSettings, read_token
-from pipelines.storage.partitions import PartitionStore
+from pipelines.storage.partitions import PartitionStore, S3Options
 
 
 class LogfireQueryResource(ConfigurableResource["LogfireQueryResource"]):
@@ -40,10 +40,18 @@ class LogfireQueryResource(ConfigurableResource["LogfireQueryResource"]):
 
 
 class ParquetStorageResource(ConfigurableResource["ParquetStorageResource"]):
-    """Where partitions are written: a local folder (S3 comes later)."""
+    """Where partitions are written: a local folder or `s3://bucket/prefix`."""
 
     # None: LOGFIRE_EXPORT_STORAGE_ROOT, else ./data.
     root: str | None = None
+    # None: LOGFIRE_EXPORT_S3_ENDPOINT_URL / LOGFIRE_EXPORT_S3_REGION, else the AWS chain.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
 
     def store(self) -> PartitionStore:
-        return PartitionStore(self.root or ExportSettings().storage_root)
+        settings = ExportSettings()
+        s3 = S3Options(
+            endpoint_url=self.s3_endpoint_url or settings.s3_endpoint_url,
+            region=self.s3_region or settings.s3_region,
+        )
+        return PartitionStore(self.root or settings.storage_root, s3=s3)

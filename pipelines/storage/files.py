@@ -1,8 +1,14 @@
 """Parquet files that analytics engines read well.
 
 zstd compression, row groups of about 128 MB uncompressed (or a row cap, whichever comes
-first), and a new file once one reaches `max_rows_per_file`. Rows arrive in time order, so
+first), and a new file once one reaches `max_rows_per_file`. Rows arrive in time order (the
+exporter fetches chunks in order); each row group is also sorted by the cursor column, so
 row-group statistics let readers skip time ranges they do not need.
+
+Files are written under in-progress names (`.part-00000-<token>.parquet.inprogress`) that no
+`*.parquet` glob matches; the commit gives them their final names (`part-00000-<token>.parquet`).
+The token differs on every write, so a reader that listed an older version of a partition
+gets "file not found" for a replaced file, never a different file under the same name.
 """
 
 import contextlib
@@ -10,8 +16,11 @@ from dataclasses import asdict, dataclass
 from typing import IO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
+
+IN_PROGRESS_SUFFIX = ".inprogress"
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,8 @@ class ParquetFileSpec:
 
 @dataclass(frozen=True)
 class WrittenFile:
+    """A finished data file: its final name (not its in-progress one), rows and size."""
+
     name: str
     rows: int
     bytes: int
@@ -36,24 +47,45 @@ class SchemaMismatchError(ValueError):
     """Rows to write do not have the partition's schema."""
 
 
+def final_name(index: int, token: str) -> str:
+    return f"part-{index:05d}-{token}.parquet"
+
+
+def in_progress_name(name: str) -> str:
+    """The name a file has until its partition is committed: hidden, and not `*.parquet`."""
+    return f".{name}{IN_PROGRESS_SUFFIX}"
+
+
 class RollingParquetWriter:
-    """Writes tables into `part-NNNNN.parquet` files in a folder, buffering row groups."""
+    """Writes tables into in-progress Parquet files in a folder, one row group at a time."""
 
     def __init__(
-        self, fs: AbstractFileSystem, folder: str, schema: pa.Schema, spec: ParquetFileSpec
+        self,
+        fs: AbstractFileSystem,
+        folder: str,
+        schema: pa.Schema,
+        spec: ParquetFileSpec,
+        *,
+        token: str,
+        sort_by: str | None = None,
     ) -> None:
         self._fs = fs
         self._folder = folder
         self._schema = schema
         self._spec = spec
+        self._token = token
+        self._sort_by = sort_by if sort_by in schema.names else None
         self._buffer: list[pa.Table] = []
         self._buffered_rows = 0
         self._buffered_bytes = 0
         self._writer: pq.ParquetWriter | None = None
         self._handle: IO[bytes] | None = None
-        self._current: str | None = None
         self._current_rows = 0
         self._files: list[WrittenFile] = []
+
+    @property
+    def folder(self) -> str:
+        return self._folder
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
@@ -65,11 +97,11 @@ class RollingParquetWriter:
             self._buffered_rows >= self._spec.row_group_rows
             or self._buffered_bytes >= self._spec.row_group_bytes
         ):
-            self._flush()
+            self._flush(final=False)
 
     def close(self) -> list[WrittenFile]:
         """Flush and close; an empty partition still gets one file carrying the schema."""
-        self._flush()
+        self._flush(final=True)
         if not self._files and self._writer is None:
             self._open_file()
         self._close_file()
@@ -85,45 +117,61 @@ class RollingParquetWriter:
         with contextlib.suppress(OSError):
             if self._handle is not None:
                 self._handle.close()
-        self._writer, self._handle, self._current = None, None, None
+        self._writer, self._handle = None, None
 
-    def _flush(self) -> None:
+    def _flush(self, *, final: bool) -> None:
+        """Write whole row groups from the buffer; the rest waits for more rows unless final."""
         if not self._buffer:
             return
         rows = pa.concat_tables(self._buffer).combine_chunks()
-        self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
+        group = self._group_rows(rows)
+        take = rows.num_rows if final else rows.num_rows - rows.num_rows % group
+        rest = rows.slice(take)
+        self._buffer = [rest] if rest.num_rows else []
+        self._buffered_rows, self._buffered_bytes = rest.num_rows, rest.nbytes
+        for start in range(0, take, group):
+            self._write_group(rows.slice(start, min(group, take - start)))
+
+    def _group_rows(self, rows: pa.Table) -> int:
+        """Rows per row group: the row cap, or fewer if that many would pass the byte size."""
+        average = max(1, int(rows.nbytes) // max(1, int(rows.num_rows)))
+        return max(1, min(self._spec.row_group_rows, self._spec.row_group_bytes // average))
+
+    def _write_group(self, group: pa.Table) -> None:
+        if self._sort_by is not None:
+            # Stable, so rows that share a timestamp keep the order they were fetched in.
+            order = pc.sort_indices(group, sort_keys=[(self._sort_by, "ascending")])
+            group = group.take(order)
         offset = 0
-        while offset < rows.num_rows:
+        while offset < group.num_rows:
             if self._writer is None:
                 self._open_file()
-            room = self._spec.max_rows_per_file - self._current_rows
-            piece = rows.slice(offset, room)
             assert self._writer is not None
-            self._writer.write_table(piece, row_group_size=self._spec.row_group_rows)
+            piece = group.slice(offset, self._spec.max_rows_per_file - self._current_rows)
+            self._writer.write_table(piece, row_group_size=piece.num_rows)
             self._current_rows += piece.num_rows
             offset += piece.num_rows
             if self._current_rows >= self._spec.max_rows_per_file:
                 self._close_file()
 
     def _open_file(self) -> None:
-        self._current = f"{self._folder}/part-{len(self._files):05d}.parquet"
-        self._handle = self._fs.open(self._current, "wb")
+        name = final_name(len(self._files), self._token)
+        self._handle = self._fs.open(f"{self._folder}/{in_progress_name(name)}", "wb")
         self._writer = pq.ParquetWriter(
             self._handle, self._schema, compression=self._spec.compression
         )
         self._current_rows = 0
 
     def _close_file(self) -> None:
-        if self._writer is None or self._current is None:
+        if self._writer is None or self._handle is None:
             return
         self._writer.close()
-        assert self._handle is not None
+        # The handle's position is the file's size; no extra round trip to a remote store.
+        size = self._handle.tell()
         self._handle.close()
-        size = self._fs.size(self._current)
-        self._files.append(
-            WrittenFile(self._current.rpartition("/")[2], self._current_rows, int(size))
-        )
-        self._writer, self._handle, self._current = None, None, None
+        name = final_name(len(self._files), self._token)
+        self._files.append(WrittenFile(name, self._current_rows, int(size)))
+        self._writer, self._handle = None, None
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

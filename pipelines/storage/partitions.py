@@ -1,176 +1,151 @@
-"""Partitioned Parquet output: Hive layout, staged writes, and a replace-on-commit.
+"""Partitioned output under one root: Hive layout, staged writes, replace-on-commit.
 
-Layout under the root: `<export>/date=YYYY-MM-DD/hour=HH/part-00000.parquet` (daily exports
-stop at `date=`), with a `_manifest.json` beside the data files as the commit record.
+Layout under the root: `<export>/date=YYYY-MM-DD/hour=HH/part-00000-<token>.parquet` (daily
+exports stop at `date=`), with a `_manifest.json` beside the data files as the commit
+record; or, for `format: delta`, a Delta table at `<root>/<export>` with the same partition
+columns. Partition values are zero-padded strings.
 
-A partition is written into a hidden staging folder next to its final place
-(`.hour=HH.staging-<id>`), then swapped in with two renames: the old folder moves aside to
-`.hour=HH.old-<id>`, the staging folder takes its name, and the old one is deleted. A reader
-that globs `*.parquet` sees the old files or the new ones, never a mix and never a partial
-file; between the two renames it sees no files for that partition. Hidden names (leading
-`.`) are skipped by pyarrow, DuckDB, Polars and Spark.
+`PartitionStore.writer` hands out the writer that fits the root and the format:
+
+| root  | parquet                                | delta                        |
+|-------|----------------------------------------|------------------------------|
+| local | `LocalPartitionWriter` (folder swap)   | `DeltaPartitionWriter`       |
+| S3    | `ObjectStorePartitionWriter` (copy)    | `DeltaPartitionWriter`       |
+
+All of them stage in a work area and change nothing a reader sees until `commit`.
 """
 
 import json
-import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from pipelines.storage.files import ParquetFileSpec, RollingParquetWriter, WrittenFile
+from pipelines.storage import roots
+from pipelines.storage.commit import (
+    MANIFEST_NAME,
+    CommittedPartition,
+    PartitionLocation,
+    PartitionValues,
+    StorageError,
+)
+from pipelines.storage.commit import StagedPartitionWriter as PartitionWriter
+from pipelines.storage.files import ParquetFileSpec
+from pipelines.storage.local_commit import LocalPartitionWriter
+from pipelines.storage.roots import S3Options
+from pipelines.storage.s3_commit import ObjectStorePartitionWriter
 
-MANIFEST_NAME = "_manifest.json"
+__all__ = [
+    "MANIFEST_NAME",
+    "CommittedPartition",
+    "OutputFormat",
+    "PartitionStore",
+    "PartitionValues",
+    "PartitionWriter",
+    "S3Options",
+    "StorageError",
+    "read_partition",
+]
 
-PartitionValues = Sequence[tuple[str, str]]
-
-
-class StorageError(RuntimeError):
-    """The output root cannot be used, or a partition could not be committed."""
-
-
-@dataclass(frozen=True)
-class CommittedPartition:
-    """What a commit left in place."""
-
-    uri: str
-    files: list[WrittenFile]
-
-    @property
-    def rows(self) -> int:
-        return sum(f.rows for f in self.files)
-
-    @property
-    def bytes(self) -> int:
-        return sum(f.bytes for f in self.files)
+OutputFormat = Literal["parquet", "delta"]
 
 
 class PartitionStore:
-    """The output root, local or remote, and the partitions under it."""
+    """The output root, local or S3, and the partitions under it."""
 
-    def __init__(self, root: str, *, file_spec: ParquetFileSpec | None = None) -> None:
+    def __init__(
+        self,
+        root: str,
+        *,
+        file_spec: ParquetFileSpec | None = None,
+        s3: S3Options | None = None,
+    ) -> None:
         self.root_uri = root
-        fs, path = fsspec.core.url_to_fs(root)
-        if not isinstance(fs, LocalFileSystem):
-            # TODO(issue 4): S3 through s3fs needs its own commit (no atomic directory rename).
-            raise StorageError(
-                f"output root {root!r}: only local paths are supported so far; "
-                "S3 output is not implemented yet"
-            )
-        self.fs: LocalFileSystem = fs
-        self.root = path.rstrip("/")
+        self.s3 = s3 or S3Options()
+        self.fs, self.root = roots.open_root(root, self.s3)
         self.file_spec = file_spec or ParquetFileSpec()
 
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
     def check_writable(self) -> None:
-        """Create the root if needed and prove that files can be written there."""
-        probe = f"{self.root}/.write-probe-{secrets.token_hex(4)}"
-        try:
-            self.fs.makedirs(self.root, exist_ok=True)
-            with self.fs.open(probe, "wb") as handle:
-                handle.write(b"")
-            self.fs.rm(probe)
-        except OSError as exc:
-            raise StorageError(f"output root {self.root_uri!r} is not writable: {exc}") from exc
+        """Prove that files can be written under the root (creating a local root if needed)."""
+        roots.check_writable(self.fs, self.root, self.root_uri)
+
+    def location(self, export: str, partition: PartitionValues) -> PartitionLocation:
+        return PartitionLocation(self.fs, self.root, export, partition)
 
     def partition_path(self, export: str, partition: PartitionValues) -> str:
-        parts = [f"{key}={value}" for key, value in partition]
-        return "/".join([self.root, export, *parts])
-
-    def partition_uri_for_path(self, path: str) -> str:
-        return str(self.fs.unstrip_protocol(path))
+        return self.location(export, partition).path
 
     def partition_uri(self, export: str, partition: PartitionValues) -> str:
-        return self.partition_uri_for_path(self.partition_path(export, partition))
+        return self.location(export, partition).uri
+
+    def table_uri(self, export: str) -> str:
+        """Where an export's Delta table lives: `<root>/<export>` as a URI deltalake reads."""
+        path = f"{self.root}/{export}"
+        return path if self.is_local else str(self.fs.unstrip_protocol(path))
+
+    def delta_storage_options(self) -> dict[str, str] | None:
+        return roots.delta_storage_options(self.fs, self.s3)
 
     def writer(
-        self, export: str, partition: PartitionValues, schema: pa.Schema
-    ) -> "PartitionWriter":
-        """A writer that stages a new version of the partition until `commit`."""
-        return PartitionWriter(self, self.partition_path(export, partition), schema)
+        self,
+        export: str,
+        partition: PartitionValues,
+        schema: pa.Schema,
+        *,
+        format: OutputFormat = "parquet",
+        sort_by: str | None = None,
+    ) -> PartitionWriter:
+        """A writer that stages a new version of the partition until `commit`.
 
-    def read_manifest(self, export: str, partition: PartitionValues) -> dict[str, Any] | None:
+        `sort_by` names the cursor column that each row group is ordered by.
+        """
+        location = self.location(export, partition)
+        try:
+            if format == "delta":
+                # Imported here: only Delta exports pay for loading deltalake.
+                from pipelines.storage.delta import DeltaPartitionWriter
+
+                return DeltaPartitionWriter(
+                    location,
+                    self.table_uri(export),
+                    schema,
+                    self.file_spec,
+                    sort_by=sort_by,
+                    storage_options=self.delta_storage_options(),
+                )
+            if self.is_local:
+                return LocalPartitionWriter(location, schema, self.file_spec, sort_by=sort_by)
+            return ObjectStorePartitionWriter(location, schema, self.file_spec, sort_by=sort_by)
+        except OSError as exc:
+            raise StorageError(f"could not stage partition {location.uri}: {exc}") from exc
+
+    def read_manifest(
+        self, export: str, partition: PartitionValues, *, format: OutputFormat = "parquet"
+    ) -> dict[str, Any] | None:
+        """The commit record of the partition's current contents, if it was ever committed."""
+        if format == "delta":
+            from pipelines.storage.delta import read_delta_manifest
+
+            return read_delta_manifest(
+                self.table_uri(export), partition, self.delta_storage_options()
+            )
         path = f"{self.partition_path(export, partition)}/{MANIFEST_NAME}"
+        self.fs.invalidate_cache(path)
         if not self.fs.exists(path):
             return None
-        with self.fs.open(path, "rb") as handle:
-            manifest: dict[str, Any] = json.load(handle)
+        manifest: dict[str, Any] = json.loads(self.fs.cat_file(path))
         return manifest
 
 
-class PartitionWriter:
-    """Writes one partition's files out of sight, then swaps them in on `commit`."""
-
-    def __init__(self, store: PartitionStore, final_path: str, schema: pa.Schema) -> None:
-        self._fs = store.fs
-        self._uri = store.partition_uri_for_path(final_path)
-        self.final_path = final_path
-        parent, _, leaf = final_path.rpartition("/")
-        self._parent, self._leaf = parent, leaf
-        token = secrets.token_hex(6)
-        self.staging_path = f"{parent}/.{leaf}.staging-{token}"
-        self._old_path = f"{parent}/.{leaf}.old-{token}"
-        self._remove_leftovers()
-        self._fs.makedirs(self.staging_path, exist_ok=True)
-        self._files = RollingParquetWriter(self._fs, self.staging_path, schema, store.file_spec)
-        self._done = False
-
-    def __enter__(self) -> "PartitionWriter":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if not self._done:
-            self.abort()
-
-    def write(self, table: pa.Table) -> None:
-        self._files.write(table)
-
-    def commit(self, manifest: dict[str, Any]) -> CommittedPartition:
-        """Finish the files, write the manifest, and replace the partition's old contents."""
-        files = self._files.close()
-        record = {**manifest, "files": [f.as_dict() for f in files]}
-        with self._fs.open(f"{self.staging_path}/{MANIFEST_NAME}", "w") as handle:
-            json.dump(record, handle, indent=2, sort_keys=True, default=str)
-        try:
-            if self._fs.exists(self.final_path):
-                self._fs.mv(self.final_path, self._old_path, recursive=True)
-            self._fs.mv(self.staging_path, self.final_path, recursive=True)
-        except OSError as exc:
-            raise StorageError(f"could not commit partition {self._uri}: {exc}") from exc
-        self._done = True
-        if self._fs.exists(self._old_path):
-            self._fs.rm(self._old_path, recursive=True)
-        return CommittedPartition(self._uri, files)
-
-    def abort(self) -> None:
-        """Drop everything staged; the partition keeps its previous contents."""
-        self._done = True
-        self._files.abandon()
-        if self._fs.exists(self.staging_path):
-            self._fs.rm(self.staging_path, recursive=True)
-
-    def _remove_leftovers(self) -> None:
-        """Delete the staging and old folders that a crashed earlier run left behind."""
-        if not self._fs.exists(self._parent):
-            return
-        prefixes = (f".{self._leaf}.staging-", f".{self._leaf}.old-")
-        for entry in self._fs.ls(self._parent, detail=False):
-            if entry.rpartition("/")[2].startswith(prefixes):
-                self._fs.rm(entry, recursive=True)
-
-
 def read_partition(store: PartitionStore, export: str, partition: PartitionValues) -> pa.Table:
-    """All rows of one committed partition (for checks and tests)."""
+    """All rows of one committed Parquet partition (for checks and tests)."""
     path = store.partition_path(export, partition)
+    store.fs.invalidate_cache(path)
     files = sorted(p for p in store.fs.ls(path, detail=False) if p.endswith(".parquet"))
     tables = [pq.read_table(p, filesystem=store.fs) for p in files]
     return pa.concat_tables(tables)

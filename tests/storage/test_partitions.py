@@ -1,125 +1,186 @@
-"""Staged writes and the replace-on-commit of a local partition."""
+"""Staged writes and the replace-on-commit of a partition, on local disk and on moto S3."""
 
-import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.storage import commit, local_commit
 from pipelines.storage.files import ParquetFileSpec, SchemaMismatchError
 from pipelines.storage.partitions import PartitionStore, StorageError, read_partition
+from tests.storage.conftest import StoreFactory
+from tests.storage.helpers import (
+    EXPORT,
+    PARTITION,
+    SCHEMA,
+    read_visible,
+    rows,
+    visible_files,
+    work_areas,
+    write_partition,
+)
 
-SCHEMA = pa.schema([pa.field("n", pa.int64(), nullable=False), pa.field("s", pa.string())])
-PARTITION = [("date", "2026-12-01"), ("hour", "13")]
+PARTITION_DIR = "records/date=2026-12-01/hour=13"
 
 
-def rows(*values: int) -> pa.Table:
-    return pa.table({"n": list(values), "s": [str(v) for v in values]}, schema=SCHEMA)
-
-
-def visible_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet"))
-
-
-def test_commit_writes_hive_layout_and_manifest(tmp_path: Path) -> None:
-    store = PartitionStore(str(tmp_path))
-    with store.writer("records", PARTITION, SCHEMA) as writer:
-        writer.write(rows(1, 2, 3))
+def test_commit_writes_hive_layout_and_manifest(make_store: StoreFactory) -> None:
+    store = make_store()
+    with store.writer(EXPORT, PARTITION, SCHEMA) as writer:
+        writer.write(rows("v1", 3))
         committed = writer.commit({"run_id": "r1"})
-    assert visible_files(tmp_path) == ["records/date=2026-12-01/hour=13/part-00000.parquet"]
+    [name] = visible_files(store)
+    assert name.startswith(f"{PARTITION_DIR}/part-00000-") and name.endswith(".parquet")
     assert committed.rows == 3
-    assert committed.uri == f"file://{tmp_path}/records/date=2026-12-01/hour=13"
-    manifest = store.read_manifest("records", PARTITION)
-    assert manifest is not None
-    assert manifest["run_id"] == "r1"
+    assert committed.uri == store.fs.unstrip_protocol(f"{store.root}/{PARTITION_DIR}")
+    manifest = store.read_manifest(EXPORT, PARTITION)
+    assert manifest is not None and manifest["run_id"] == "r1"
     assert manifest["files"] == [
-        {"name": "part-00000.parquet", "rows": 3, "bytes": committed.bytes}
+        {"name": name.rpartition("/")[2], "rows": 3, "bytes": committed.bytes}
     ]
-    metadata = pq.read_metadata(tmp_path / "records/date=2026-12-01/hour=13/part-00000.parquet")
-    assert metadata.row_group(0).column(0).compression == "ZSTD"
+    assert committed.bytes == store.fs.size(f"{store.root}/{name}")
+    with store.fs.open(f"{store.root}/{name}", "rb") as handle:
+        assert pq.read_metadata(handle).row_group(0).column(0).compression == "ZSTD"
+    assert work_areas(store) == []
 
 
-def test_recommit_replaces_and_never_duplicates(tmp_path: Path) -> None:
-    store = PartitionStore(str(tmp_path))
-    for values in [(1, 2, 3), (4, 5)]:
-        with store.writer("records", PARTITION, SCHEMA) as writer:
-            writer.write(rows(*values))
-            writer.commit({})
-    assert read_partition(store, "records", PARTITION).column("n").to_pylist() == [4, 5]
-    # No staging or old folders are left beside the partition.
-    assert sorted(p.name for p in (tmp_path / "records/date=2026-12-01").iterdir()) == ["hour=13"]
+def test_recommit_replaces_and_never_duplicates(make_store: StoreFactory) -> None:
+    store = make_store(ParquetFileSpec(row_group_rows=40, max_rows_per_file=100))
+    write_partition(store, "v1", 250)
+    assert len(visible_files(store)) == 3
+    write_partition(store, "v2", 120)
+    table = read_partition(store, EXPORT, PARTITION)
+    assert table.column("version").unique().to_pylist() == ["v2"]
+    assert table.column("n").to_pylist() == list(range(120))
+    assert len(visible_files(store)) == 2
+    assert work_areas(store) == []
 
 
-def test_a_failure_before_commit_keeps_the_previous_contents(tmp_path: Path) -> None:
-    store = PartitionStore(str(tmp_path))
-    with store.writer("records", PARTITION, SCHEMA) as writer:
-        writer.write(rows(1))
-        writer.commit({})
-    with pytest.raises(RuntimeError, match="boom"), store.writer("records", PARTITION, SCHEMA) as w:
-        w.write(rows(7, 8))
+def test_a_failure_before_commit_keeps_the_previous_contents(make_store: StoreFactory) -> None:
+    store = make_store()
+    write_partition(store, "v1", 5)
+    before = visible_files(store)
+    with pytest.raises(RuntimeError, match="boom"), store.writer(EXPORT, PARTITION, SCHEMA) as w:
+        w.write(rows("v2", 7))
         raise RuntimeError("boom")
-    assert read_partition(store, "records", PARTITION).column("n").to_pylist() == [1]
-    assert visible_files(tmp_path) == ["records/date=2026-12-01/hour=13/part-00000.parquet"]
-    assert [p.name for p in (tmp_path / "records/date=2026-12-01").iterdir()] == ["hour=13"]
+    assert visible_files(store) == before
+    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
+    assert work_areas(store) == []
 
 
-def test_an_empty_partition_still_has_the_schema(tmp_path: Path) -> None:
-    store = PartitionStore(str(tmp_path))
-    with store.writer("records", PARTITION, SCHEMA) as writer:
+def test_an_empty_partition_still_has_the_schema(make_store: StoreFactory) -> None:
+    store = make_store()
+    with store.writer(EXPORT, PARTITION, SCHEMA) as writer:
         committed = writer.commit({})
-    assert committed.rows == 0
-    table = read_partition(store, "records", PARTITION)
-    assert table.num_rows == 0
-    assert table.schema.equals(SCHEMA)
+    assert committed.rows == 0 and len(committed.files) == 1
+    table = read_partition(store, EXPORT, PARTITION)
+    assert table.num_rows == 0 and table.schema.equals(SCHEMA)
 
 
-def test_files_roll_over_at_the_row_cap(tmp_path: Path) -> None:
-    spec = ParquetFileSpec(row_group_rows=4, max_rows_per_file=10)
-    store = PartitionStore(str(tmp_path), file_spec=spec)
-    with store.writer("records", PARTITION, SCHEMA) as writer:
+def test_files_roll_over_and_row_groups_are_whole(make_store: StoreFactory) -> None:
+    store = make_store(ParquetFileSpec(row_group_rows=4, max_rows_per_file=10))
+    with store.writer(EXPORT, PARTITION, SCHEMA) as writer:
         for start in range(0, 25, 5):
-            writer.write(rows(*range(start, start + 5)))
+            writer.write(rows("v1", 5, start))
         committed = writer.commit({})
     assert [f.rows for f in committed.files] == [10, 10, 5]
-    assert read_partition(store, "records", PARTITION).column("n").to_pylist() == list(range(25))
+    assert read_partition(store, EXPORT, PARTITION).column("n").to_pylist() == list(range(25))
+    with store.fs.open(f"{store.root}/{visible_files(store)[0]}", "rb") as handle:
+        metadata = pq.read_metadata(handle)
+    # Groups of 4 until the file's cap cuts one short; no group is a leftover of a write.
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [4, 4, 2]
 
 
-def test_leftovers_of_a_crashed_run_are_removed(tmp_path: Path) -> None:
-    leftover = tmp_path / "records/date=2026-12-01/.hour=13.staging-dead"
-    leftover.mkdir(parents=True)
-    (leftover / "part-00000.parquet").write_bytes(b"partial")
-    store = PartitionStore(str(tmp_path))
-    with store.writer("records", PARTITION, SCHEMA) as writer:
+def test_rows_are_ordered_by_the_cursor_in_each_row_group(make_store: StoreFactory) -> None:
+    store = make_store()
+    shuffled = rows("v1", 6).take([3, 0, 5, 1, 4, 2])
+    with store.writer(EXPORT, PARTITION, SCHEMA, sort_by="ts") as writer:
+        writer.write(shuffled)
         writer.commit({})
-    assert not leftover.exists()
+    assert read_partition(store, EXPORT, PARTITION).column("n").to_pylist() == list(range(6))
 
 
-def test_rows_with_the_wrong_schema_are_refused(tmp_path: Path) -> None:
-    store = PartitionStore(str(tmp_path))
-    with store.writer("records", PARTITION, SCHEMA) as writer:
-        with pytest.raises(SchemaMismatchError, match="missing columns: s"):
-            writer.write(pa.table({"n": [1]}))
+def test_staged_files_are_invisible_until_the_commit(make_store: StoreFactory) -> None:
+    store = make_store(ParquetFileSpec(row_group_rows=10, max_rows_per_file=20))
+    write_partition(store, "v1", 5)
+    before = visible_files(store)
+    with store.writer(EXPORT, PARTITION, SCHEMA) as writer:
+        writer.write(rows("v2", 50))  # two files closed, one open
+        assert visible_files(store) == before
+        assert visible_files(store, under="") == before  # not even a glob over the root
+        staged = [p.rpartition("/")[2] for p in work_areas(store)]
+        assert staged and all(n.startswith(".") and n.endswith(".inprogress") for n in staged)
+        writer.commit({})
+    assert read_visible(store).column("version").unique().to_pylist() == ["v2"]
+
+
+def test_what_a_reader_sees_at_each_step_of_a_replace(
+    make_store: StoreFactory, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The windows the README describes, observed at every step of a real commit."""
+    store = make_store(ParquetFileSpec(row_group_rows=40, max_rows_per_file=100))
+    write_partition(store, "v1", 150)
+    seen: dict[str, tuple[list[str], int]] = {}
+
+    def observe(step: str) -> None:
+        table = read_visible(store)
+        seen[step] = (sorted(set(table.column("version").to_pylist())), table.num_rows)
+
+    monkeypatch.setattr(commit, "step_hook", observe)
+    write_partition(store, "v2", 250)
+    if backend == "local":
+        assert seen == {
+            "files-written": (["v1"], 150),
+            "staged": (["v1"], 150),
+            "old-moved-aside": ([], 0),
+            "swapped": (["v2"], 250),
+        }
+    else:
+        assert seen == {
+            "files-written": (["v1"], 150),
+            "staged": (["v1"], 150),
+            "old-deleted": ([], 0),
+            # The one window where a multi-file partition is incomplete on S3.
+            "first-file-placed": (["v2"], 100),
+            "files-placed": (["v2"], 250),
+            "manifest-written": (["v2"], 250),
+        }
+
+
+def test_leftovers_of_a_crashed_run_are_removed(make_store: StoreFactory) -> None:
+    store = make_store()
+    leftover = f"{store.root}/_staging/records/date=2026-12-01.hour=13.new-dead/.x.inprogress"
+    other = f"{store.root}/_staging/records/date=2026-12-01.hour=14.new-live/.y.inprogress"
+    for path, content in [(leftover, b"partial"), (other, b"another partition's")]:
+        store.fs.makedirs(path.rpartition("/")[0], exist_ok=True)
+        store.fs.pipe_file(path, content)
+    write_partition(store, "v1", 3)
+    assert [p.rpartition("/")[2] for p in work_areas(store)] == [".y.inprogress"]
+
+
+def test_rows_with_the_wrong_schema_are_refused(make_store: StoreFactory) -> None:
+    store = make_store()
+    with store.writer(EXPORT, PARTITION, SCHEMA) as writer:
+        with pytest.raises(SchemaMismatchError, match="missing columns: version"):
+            writer.write(pa.table({"ts": rows("v", 1).column("ts"), "n": [1]}))
         writer.abort()
-    assert visible_files(tmp_path) == []
+    assert visible_files(store) == [] and work_areas(store) == []
 
 
-def test_an_unwritable_root_is_reported_by_name(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    store = PartitionStore(str(blocker / "root"))
-    with pytest.raises(StorageError, match="not writable"):
-        store.check_writable()
-
-
-def test_remote_roots_are_refused_until_supported() -> None:
-    with pytest.raises(StorageError, match="S3 output is not implemented yet"):
-        PartitionStore("s3://bucket/prefix")
-
-
-def test_manifest_is_valid_json_on_disk(tmp_path: Path) -> None:
+def test_a_failed_swap_puts_the_previous_version_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = PartitionStore(str(tmp_path))
-    with store.writer("records", PARTITION, SCHEMA) as writer:
-        writer.commit({"rows": 0})
-    text = (tmp_path / "records/date=2026-12-01/hour=13/_manifest.json").read_text()
-    assert json.loads(text)["rows"] == 0
+    write_partition(store, "v1", 5)
+    real_rename = os.rename
+
+    def failing_rename(source: str, target: str) -> None:
+        if ".new-" in source:
+            raise OSError("disk says no")
+        real_rename(source, target)
+
+    monkeypatch.setattr(local_commit.os, "rename", failing_rename)
+    with pytest.raises(StorageError, match=r"could not commit partition .*disk says no"):
+        write_partition(store, "v2", 7)
+    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]

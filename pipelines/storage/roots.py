@@ -1,0 +1,98 @@
+"""Output roots: a local folder or `s3://bucket/prefix`, and the filesystem for each.
+
+S3 goes through s3fs, with credentials from the standard AWS chain (environment variables,
+shared config and credentials files or `AWS_PROFILE`, container and instance roles). An
+`endpoint_url` points it at an S3-compatible store (MinIO, R2, Ceph).
+"""
+
+import os
+import secrets
+from dataclasses import dataclass
+
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.utils import get_protocol
+
+from pipelines.storage.commit import StorageError
+
+S3_PROTOCOLS = ("s3", "s3a")
+LOCAL_PROTOCOLS = ("file", "local")
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How to reach S3; `None` leaves a value to the AWS chain (`AWS_ENDPOINT_URL`, ...)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+def open_root(root: str, s3: S3Options) -> tuple[AbstractFileSystem, str]:
+    """The filesystem for `root` and the root's path on it (no protocol, no trailing `/`)."""
+    protocol = get_protocol(root)
+    fs: AbstractFileSystem
+    if protocol in S3_PROTOCOLS:
+        # Imported here: s3fs and botocore take about half a second to import.
+        import s3fs
+
+        fs = s3fs.S3FileSystem(
+            endpoint_url=s3.endpoint_url,
+            client_kwargs={"region_name": s3.region} if s3.region else None,
+        )
+    elif protocol in LOCAL_PROTOCOLS:
+        fs = LocalFileSystem()
+    else:
+        raise StorageError(
+            f"output root {root!r}: {protocol}:// is not supported; use a local folder or "
+            "s3://bucket/prefix"
+        )
+    path = str(fs._strip_protocol(root)).rstrip("/")
+    if not path or (protocol in S3_PROTOCOLS and path.startswith("/")):
+        raise StorageError(f"output root {root!r} names no folder or bucket")
+    return fs, path
+
+
+def check_writable(fs: AbstractFileSystem, root: str, uri: str) -> None:
+    """Prove that files can be written under `root`, or fail naming it.
+
+    A local root is created if its parent folder exists (so `data` works out of the box); a
+    deeper missing path is more likely a typo than a wish. An S3 root needs its bucket.
+    """
+    errors: tuple[type[Exception], ...] = (OSError,)
+    if not isinstance(fs, LocalFileSystem):
+        # Missing credentials are a botocore error, not an OSError.
+        from botocore.exceptions import BotoCoreError
+
+        errors = (OSError, BotoCoreError)
+    try:
+        if isinstance(fs, LocalFileSystem) and not os.path.isdir(root):
+            parent = os.path.dirname(root)
+            if not os.path.isdir(parent):
+                raise StorageError(
+                    f"output root {uri!r} does not exist, and neither does its parent {parent}"
+                )
+            os.mkdir(root)
+        probe = f"{root}/.write-probe-{secrets.token_hex(4)}"
+        fs.pipe_file(probe, b"")
+        fs.rm(probe)
+    except errors as exc:
+        hint = ""
+        if not isinstance(exc, OSError):
+            hint = " (S3 credentials come from the AWS chain: environment, profile or role)"
+        raise StorageError(f"output root {uri!r} is not writable: {exc}{hint}") from exc
+
+
+def delta_storage_options(fs: AbstractFileSystem, s3: S3Options) -> dict[str, str] | None:
+    """Options for `deltalake`, which reads S3 itself (not through s3fs)."""
+    if isinstance(fs, LocalFileSystem):
+        return None
+    options: dict[str, str] = {}
+    if s3.endpoint_url:
+        options["AWS_ENDPOINT_URL"] = s3.endpoint_url
+        if s3.endpoint_url.startswith("http://"):
+            # A local MinIO or test endpoint; delta-rs refuses plain HTTP unless told.
+            options["AWS_ALLOW_HTTP"] = "true"
+    if s3.region:
+        options["AWS_REGION"] = s3.region
+    # Credentials are left to delta-rs's own AWS chain (the same environment and profile).
+    return options

@@ -1,0 +1,68 @@
+"""Bad output roots fail early, naming the root, and leave nothing behind."""
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.orchestration.resources import ParquetStorageResource
+from pipelines.storage.partitions import PartitionStore, S3Options, StorageError
+from tests.storage.conftest import clear_s3fs_caches
+from tests.storage.s3_server import S3Endpoint
+
+
+def test_a_local_root_is_created_when_its_parent_exists(tmp_path: Path) -> None:
+    PartitionStore(str(tmp_path / "out")).check_writable()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
+def test_a_local_root_under_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    root = str(tmp_path / "missing" / "out")
+    with pytest.raises(StorageError, match=f"output root '{root}' does not exist"):
+        PartitionStore(root).check_writable()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_local_root_is_reported_by_name(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StorageError, match=r"output root .*/file/root'"):
+        PartitionStore(str(blocker / "root")).check_writable()
+
+
+def test_unsupported_protocols_are_refused_by_name() -> None:
+    with pytest.raises(StorageError, match=r"'gs://bucket/x': gs:// is not supported"):
+        PartitionStore("gs://bucket/x")
+
+
+def test_a_missing_bucket_is_reported_by_name(s3_bucket: str, s3_endpoint: S3Endpoint) -> None:
+    store = PartitionStore("s3://no-such-bucket/out", s3=S3Options(s3_endpoint.url))
+    with pytest.raises(StorageError, match=r"'s3://no-such-bucket/out' is not writable.*bucket"):
+        store.check_writable()
+
+
+def test_missing_credentials_are_reported_by_name(
+    s3_bucket: str, s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]:
+        monkeypatch.delenv(name, raising=False)
+    # No shared files and no instance metadata service: nothing left in the chain.
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    clear_s3fs_caches()  # the bucket's fixture made a filesystem with credentials
+    store = PartitionStore(f"s3://{s3_bucket}/out", s3=S3Options(s3_endpoint.url))
+    with pytest.raises(StorageError, match=f"'s3://{s3_bucket}/out' is not writable.*credentials"):
+        store.check_writable()
+
+
+def test_the_resource_takes_s3_settings_from_the_environment(
+    s3_bucket: str, s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGFIRE_EXPORT_STORAGE_ROOT", f"s3://{s3_bucket}/exports")
+    monkeypatch.setenv("LOGFIRE_EXPORT_S3_ENDPOINT_URL", s3_endpoint.url)
+    store = ParquetStorageResource().store()
+    store.check_writable()
+    assert store.partition_uri("records", [("date", "2026-12-01")]) == (
+        f"s3://{s3_bucket}/exports/records/date=2026-12-01"
+    )
+    assert store.fs.ls(s3_bucket) == []  # the probe is gone
