@@ -128,12 +128,28 @@ def backfill_command(
 ) -> None:
     """Export every partition of the UTC days [--from, --to), one Dagster run each."""
     spec, defs = _project_export(export)
-    window = TimeWindow(start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
-    keys = partitions_for(spec).get_partition_keys_in_time_window(window)
+    if end <= start:
+        raise typer.BadParameter(f"--to {end:%F} must be after --from {start:%F}")
+    partitions_def = partitions_for(spec)
+    wanted = partitions_def.get_partition_keys_in_time_window(
+        TimeWindow(start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+    )
+    # Only closed windows from the export's start date on are partitions.
+    existing = set(partitions_def.get_partition_keys())
+    keys = [key for key in wanted if key in existing]
     if not keys:
-        raise typer.BadParameter(f"no partitions of {export!r} between {start:%F} and {end:%F}")
-    instance = prepare_dagster_home(dagster_home)
+        raise typer.BadParameter(
+            f"no partitions of {export!r} between {start:%F} and {end:%F}: they start on "
+            f"{spec.start} and end with the last closed "
+            f"{'hour' if spec.partitions == 'hourly' else 'day'}"
+        )
     console = Console()
+    if len(keys) < len(wanted):
+        console.print(f"skipping {len(wanted) - len(keys)} partitions that do not exist yet")
+    # One request first: a bad token or an unreachable API fails here, once, not per run.
+    with user_errors(), LogfireQueryResource().client() as client:
+        client.read_token_info()
+    instance = prepare_dagster_home(dagster_home)
     failed = 0
     for key in keys:
         result = materialize_partition(defs, export, key, instance, log_level="WARNING")
@@ -166,18 +182,16 @@ def plan_command(
         exporter = PartitionExporter(client, ParquetStorageResource().store())
         chunks = exporter.plan(spec, window)
         requests = client.stats.requests
-    table = Table("start", "end", "rows", "tie")
+    table = Table("start", "end", "rows", "how")
     for chunk in chunks:
-        table.add_row(
-            iso_utc(chunk.start),
-            iso_utc(chunk.end),
-            str(chunk.expected_rows),
-            "yes" if chunk.tie else "",
-        )
-    Console().print(table)
-    Console().print(
-        f"{len(chunks)} chunks for {sum(c.expected_rows for c in chunks)} rows; "
-        f"planning took {requests} requests"
+        how = "keyset pages (one timestamp)" if chunk.tie else "one request"
+        table.add_row(iso_utc(chunk.start), iso_utc(chunk.end), f"{chunk.expected_rows:,}", how)
+    console = Console()
+    console.print(table)
+    rows = sum(c.expected_rows for c in chunks)
+    console.print(
+        f"{export} {partition}: {rows:,} rows in {len(chunks)} chunk(s); "
+        f"planning took {requests} request(s); nothing was written"
     )
 
 

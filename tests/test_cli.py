@@ -63,7 +63,7 @@ def test_backfill_of_an_unknown_export_names_the_known_ones(project: Path) -> No
 def test_plan_shows_chunks_without_writing(project: Path) -> None:
     result = CliRunner().invoke(app, ["plan", "daily_records", "2026-12-01"])
     assert result.exit_code == 0, result.output
-    assert "chunks for" in result.output
+    assert "chunk(s)" in result.output and "nothing was written" in result.output
     assert not (project / "out").exists()
 
 
@@ -96,3 +96,38 @@ def test_a_missing_token_is_one_clear_line(project: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 1
     assert "no Logfire read token: set LOGFIRE_READ_TOKEN" in result.output
     assert "Traceback" not in result.output
+
+
+def test_backfill_with_a_wrong_token_stops_before_any_run(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGFIRE_READ_TOKEN", "pylf_v1_eu_wrong")
+    result = CliRunner().invoke(
+        app, ["backfill", "daily_records", "--from", "2026-12-01", "--to", "2026-12-03"]
+    )
+    assert result.exit_code == 1
+    assert "refused the read token" in result.output and "'eu' region" in result.output
+    assert "Traceback" not in result.output
+    assert not (project / "dagster_home").exists()  # no run was started
+
+
+def test_backfill_skips_partitions_that_do_not_exist_yet(project: Path) -> None:
+    today = datetime.now(UTC).date()
+    args = ["--from", f"{today - timedelta(days=1)}", "--to", f"{today + timedelta(days=2)}"]
+    result = CliRunner().invoke(app, ["backfill", "daily_records", *args])
+    assert result.exit_code == 0, result.output
+    assert "skipping 2 partitions that do not exist yet" in result.output
+    assert f"daily_records {today - timedelta(days=1)}: ok" in result.output
+    future = CliRunner().invoke(
+        app,
+        [
+            "backfill",
+            "daily_records",
+            "--from",
+            f"{today + timedelta(days=1)}",
+            "--to",
+            f"{today + timedelta(days=3)}",
+        ],
+    )
+    assert future.exit_code != 0
+    assert "no partitions of 'daily_records'" in future.output

@@ -18,7 +18,7 @@ from pipelines.export.planner import Chunk, ChunkPlanner
 from pipelines.export.queries import KEY_ALIAS_PREFIX, ExportQueries
 from pipelines.export.spec import ExportSpec
 from pipelines.export.window import MICROSECOND, TimeWindow, iso_utc
-from pipelines.query_api import MAX_ROW_LIMIT, LogfireQueryError, QueryClient
+from pipelines.query_api import MAX_ROW_LIMIT, LogfireQueryError, QueryClient, QueryFailedError
 from pipelines.storage.files import SchemaMismatchError, WrittenFile
 from pipelines.storage.partitions import (
     PartitionStore,
@@ -28,6 +28,9 @@ from pipelines.storage.partitions import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A progress line every this many chunks (about 100,000 rows).
+PROGRESS_EVERY = 10
 
 
 class ExportError(RuntimeError):
@@ -123,8 +126,25 @@ class PartitionExporter:
                 format=spec.format,
                 sort_by=spec.time_column,
             ) as writer:
-                for chunk in chunks:
+                self.log.info(
+                    "export %r %s: %d rows planned in %d chunks",
+                    spec.name,
+                    window,
+                    planned_rows,
+                    len(chunks),
+                )
+                for number, chunk in enumerate(chunks, start=1):
                     self._fetch(queries, planner, chunk, writer, progress)
+                    # Progress for long partitions, where the UI has no progress bar.
+                    if number % PROGRESS_EVERY == 0:
+                        self.log.info(
+                            "export %r %s: %d of %d chunks, %d rows",
+                            spec.name,
+                            window,
+                            number,
+                            len(chunks),
+                            progress.rows,
+                        )
                 after = self.client.stats.snapshot()
                 committed = writer.commit(
                     {
@@ -142,6 +162,8 @@ class PartitionExporter:
                         "written_at": iso_utc(datetime.now(UTC)),
                     }
                 )
+        except QueryFailedError as exc:
+            raise ExportError(spec.name, window, _with_filter_hint(spec, exc)) from exc
         except (LogfireQueryError, StorageError, SchemaMismatchError, OSError) as exc:
             raise ExportError(spec.name, window, str(exc)) from exc
         return PartitionResult(
@@ -287,3 +309,10 @@ class PartitionExporter:
             writer.write(table.slice(0, cut).drop_columns(key_columns))
             progress.rows += cut
             after = keys[cut - 1]
+
+
+def _with_filter_hint(spec: ExportSpec, error: QueryFailedError) -> str:
+    """The server's message, pointing at the export's own SQL when it has some."""
+    if spec.where is None:
+        return str(error)
+    return f"{error} (the export adds `where: {spec.where}` to every query; check it first)"

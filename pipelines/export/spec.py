@@ -77,9 +77,9 @@ class ExportSpec(BaseModel):
 
     @field_validator("where")
     @classmethod
-    def _non_blank_filter(cls, where: str | None) -> str | None:
-        if where is not None and not where.strip():
-            raise ValueError("`where` is empty; leave it out to export every row")
+    def _single_expression(cls, where: str | None) -> str | None:
+        if where is not None:
+            check_filter(where)
         return where
 
     def model_post_init(self, context: Any, /) -> None:
@@ -191,6 +191,41 @@ class ExportsConfig(BaseModel):
         if not exports:
             raise ValueError("declare at least one export")
         return exports
+
+
+def check_filter(where: str) -> None:
+    """Refuse a `where` that is not one self-contained SQL expression.
+
+    The filter is pasted into every query as `AND (<where>)`. A stray `)` would close that
+    parenthesis early, so `a) OR (true` would silently drop the time window's predicates;
+    a `;` or a comment would cut the query short. Whether the expression itself is valid is
+    left to the server: its dialect (JSON operators and all) is the one that counts.
+    """
+    if not where.strip():
+        raise ValueError("`where` is empty; leave it out to export every row")
+    depth, quote, i = 0, "", 0
+    while i < len(where):
+        char = where[i]
+        if quote:
+            if char == quote and where[i + 1 : i + 2] == quote:
+                i += 1  # a doubled quote is an escaped one
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"`where` closes a parenthesis it never opened: {where!r}")
+        elif char == ";" or where.startswith(("--", "/*"), i):
+            raise ValueError(f"`where` must be one expression, without `;` or comments: {where!r}")
+        i += 1
+    if quote:
+        raise ValueError(f"`where` has an unterminated {quote} quote: {where!r}")
+    if depth:
+        raise ValueError(f"`where` leaves {depth} parenthesis(es) open: {where!r}")
 
 
 def parse_exports(document: Any, *, source: str = "exports configuration") -> ExportsConfig:

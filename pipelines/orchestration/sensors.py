@@ -1,5 +1,6 @@
 """The reconciliation sensor: re-export recent event-time partitions that gained rows."""
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -62,6 +63,10 @@ def build_reconciliation_sensor(
     ) -> SensorResult:
         now = clock()
         store = storage.store()
+        # What each partition looked like at the previous tick: only changes (and drift) are
+        # recorded as observations, or the hourly ticks would bury the materializations.
+        seen: dict[str, list[int | None]] = json.loads(context.cursor or "{}")
+        current: dict[str, list[int | None]] = {}
         requests: list[RunRequest] = []
         observations: list[AssetObservation] = []
         drifted = 0
@@ -72,7 +77,10 @@ def build_reconciliation_sensor(
                     key = partitions[name].get_partition_key_for_timestamp(
                         state.window.start.timestamp()
                     )
-                    observations.append(_observation(name, key, state, now))
+                    counts = [state.server_rows, state.exported_rows]
+                    current[f"{name}/{key}"] = counts
+                    if state.drifted or seen.get(f"{name}/{key}") != counts:
+                        observations.append(_observation(name, key, state, now))
                     if not state.drifted:
                         continue
                     drifted += 1
@@ -83,7 +91,9 @@ def build_reconciliation_sensor(
             drifted,
             len(requests),
         )
-        return SensorResult(run_requests=requests, asset_events=observations)
+        return SensorResult(
+            run_requests=requests, asset_events=observations, cursor=json.dumps(current)
+        )
 
     return reconcile
 

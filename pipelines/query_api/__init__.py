@@ -18,6 +18,7 @@ from pipelines.query_api.errors import (
     ServerError,
     ThrottledError,
     UnexpectedResponseError,
+    UnreachableError,
 )
 
 __all__ = [
@@ -35,5 +36,6 @@ __all__ = [
     "ServerError",
     "ThrottledError",
     "UnexpectedResponseError",
+    "UnreachableError",
     "parse_api_version",
 ]

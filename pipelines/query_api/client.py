@@ -35,9 +35,10 @@ from pipelines.query_api.errors import (
     ServerError,
     ThrottledError,
     UnexpectedResponseError,
+    UnreachableError,
     trim,
 )
-from pipelines.query_api.regions import base_url_for_token, token_region
+from pipelines.query_api.regions import base_url_for_token, has_region_prefix, token_region
 from pipelines.query_api.retry_after import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class QueryClient:
             raise ValueError("a Logfire read token is required")
         parse_api_version(api_version)
         self.region = token_region(read_token)
+        self.region_from_prefix = has_region_prefix(read_token)
         self.base_url = (base_url or base_url_for_token(read_token)).rstrip("/")
         self.api_version: ApiVersion = api_version
         self.retry = retry or RetryPolicy()
@@ -283,9 +285,17 @@ class QueryClient:
             before_sleep=self._before_retry,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                return decode(self._send_once(build()))
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return decode(self._send_once(build()))
+        except httpx.TransportError as exc:
+            raise UnreachableError(
+                f"could not reach the Logfire API at {self.base_url} after "
+                f"{self.retry.max_attempts} attempts ({type(exc).__name__}: {exc}); check the "
+                "base URL (LOGFIRE_EXPORT_BASE_URL) and that the server is up",
+                url=self.base_url,
+            ) from exc
         raise AssertionError("unreachable: tenacity reraises the last failure")
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
@@ -315,11 +325,16 @@ class QueryClient:
                 url=url,
             )
         if status in (401, 403):
+            region = (
+                f"The token's prefix points to the {self.region!r} region"
+                if self.region_from_prefix
+                else "The token has no region prefix (pylf_v1_<region>_...), so the US host "
+                "is assumed"
+            )
             return InvalidTokenError(
                 f"Logfire refused the read token ({status}: {message}) at {self.base_url}. "
-                f"The token's prefix points to the {self.region!r} region; check that it is a "
-                "read token (not a write token) for a project in that region, or set the "
-                "base URL for the region the project lives in.",
+                f"{region}; check that it is a read token (not a write token) for a project "
+                "in that region, or set the base URL for the region the project lives in.",
                 status_code=status,
                 url=url,
             )

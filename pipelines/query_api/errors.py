@@ -7,7 +7,8 @@
     ├── RetryableError                worth another try; `retry_after` is the server's wish
     │   ├── ThrottledError    429     rate limited
     │   └── ServerError       5xx     the server failed, timed out or is unavailable
-    └── UnexpectedResponseError       any other status, or a body that cannot be read
+    ├── UnexpectedResponseError       any other status, or a body that cannot be read
+    └── UnreachableError              no answer at all, even after retries
 
 Messages carry the status, the server's own words (trimmed) and the URL, never the token.
 Only `RetryableError`s and transport errors are retried, in one place: the client
@@ -75,3 +76,7 @@ def trim(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """Shorten a server message so that an error stays readable."""
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class UnreachableError(LogfireQueryError):
+    """The API did not answer at all (connection refused, DNS, timeouts), even after retries."""

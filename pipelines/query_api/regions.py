@@ -20,6 +20,11 @@ DEFAULT_REGION = "us"
 _TOKEN_REGION = re.compile(r"^pylf_v[0-9]+_(?P<region>[a-z]+)_")
 
 
+def has_region_prefix(token: str) -> bool:
+    """Whether the token names its region at all (tokens older than regions do not)."""
+    return _TOKEN_REGION.match(token) is not None
+
+
 def token_region(token: str) -> str:
     """The region named by a token's prefix; `us` when it has none or names an unknown one."""
     match = _TOKEN_REGION.match(token)

@@ -169,6 +169,7 @@ def test_invalid_sql_in_a_filter_names_the_export_and_leaves_nothing(
     assert "export 'records'" in message
     assert "2026-12-01T13:00:00.000000Z" in message
     assert "no_such_column" in message  # the server's own words
+    assert "where: no_such_column = 1" in message  # and a pointer to the export's own SQL
     assert client.stats.requests == 1  # a 400 is never retried
     assert list(tmp_path.rglob("*.parquet")) == []
     assert [p for p in tmp_path.rglob("*") if p.name.startswith(".")] == []

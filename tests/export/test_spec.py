@@ -85,3 +85,32 @@ def test_ingest_time_cursor_widens_the_pruning_hints() -> None:
     event = parse_exports(export()).exports["errors"]
     assert event.effective_settle_delay == timedelta(hours=1)
     assert event.hint_window(start, end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        pytest.param("is_exception) OR (true", "closes a parenthesis", id="breakout"),
+        pytest.param("level > 9; DROP TABLE records", "one expression", id="semicolon"),
+        pytest.param("level > 9 -- comment", "one expression", id="line-comment"),
+        pytest.param("level > 9 /* x */", "one expression", id="block-comment"),
+        pytest.param("(level > 9", "parenthesis(es) open", id="unclosed"),
+        pytest.param("message = 'oops", "unterminated ' quote", id="quote"),
+    ],
+)
+def test_a_filter_must_be_one_self_contained_expression(where: str, problem: str) -> None:
+    with pytest.raises(ExportConfigError, match=r"exports\.errors\.where") as info:
+        parse_exports(export(where=where))
+    assert problem in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "is_exception",
+        "message = 'it''s (not) a ) problem'",
+        "attributes->>'route' = '/a;b' AND (level >= 13 OR \"kind\" = 'log')",
+    ],
+)
+def test_valid_filters_pass(where: str) -> None:
+    assert parse_exports(export(where=where)).exports["errors"].where == where

@@ -74,9 +74,13 @@ def hour_keys(first: datetime, count: int) -> list[str]:
     return [(first + i * HOUR).strftime("%Y-%m-%d-%H:%M") for i in range(count)]
 
 
-def run_sensor(defs: Definitions, instance: DagsterInstance) -> SensorResult:
+def run_sensor(
+    defs: Definitions, instance: DagsterInstance, cursor: str | None = None
+) -> SensorResult:
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
-    context = build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
+    context = build_sensor_context(
+        instance=instance, definitions=defs, resources=defs.resources, cursor=cursor
+    )
     result = sensor(context)
     assert isinstance(result, SensorResult)
     return result
@@ -141,8 +145,11 @@ def test_event_time_export_converges_through_reconciliation(
         keys, first_runs, manifests(tmp_path, config, windows), strict=True
     ):
         assert (manifest["run_id"] != first_run) == (key in drifted), key
-    # Converged: the next tick asks for nothing.
-    assert run_sensor(defs, instance).run_requests == []
+    # Converged: the next tick asks for nothing; the one after has nothing new to record.
+    settled = run_sensor(defs, instance, result.cursor)
+    assert settled.run_requests == []
+    assert {e.partition for e in settled.asset_events} == set(drifted)  # their new counts
+    assert run_sensor(defs, instance, settled.cursor).asset_events == []
 
 
 def test_ingest_time_export_is_exact_without_reexports(

@@ -17,6 +17,7 @@ from pipelines.query_api import (
     ServerError,
     ThrottledError,
     UnexpectedResponseError,
+    UnreachableError,
 )
 
 TOKEN = "pylf_v1_eu_s3cr3tT0k3nValue"
@@ -207,3 +208,23 @@ def test_connection_errors_are_retried() -> None:
     client, _ = make_client(flaky)
     assert client.query_csv("SELECT 1 AS n", min_timestamp=START) == "n\n1\n"
     assert client.stats.retries == 1
+
+
+def test_an_unreachable_server_is_named_after_the_retries() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client, seen = make_client(refuse, base_url="http://127.0.0.1:9")
+    with pytest.raises(UnreachableError, match=r"could not reach .* http://127\.0\.0\.1:9"):
+        client.query_arrow("SELECT 1", min_timestamp=START)
+    assert len(seen) == FAST.max_attempts
+
+
+def test_a_token_without_region_prefix_says_so() -> None:
+    client = QueryClient(
+        "garbage",
+        base_url="http://logfire.test",
+        transport=httpx.MockTransport(lambda r: httpx.Response(401, json={"detail": "x"})),
+    )
+    with pytest.raises(InvalidTokenError, match="no region prefix"):
+        client.read_token_info()
