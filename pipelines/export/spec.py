@@ -17,6 +17,7 @@
 Unknown keys and unknown columns fail with an error that names them and the export.
 """
 
+import difflib
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -95,7 +96,8 @@ class ExportSpec(BaseModel):
         known = set(self.definition.columns)
         unknown = [c for c in self.columns if c not in known]
         if unknown:
-            raise ValueError(f"unknown columns for table {self.table!r}: {', '.join(unknown)}")
+            described = ", ".join(c + _suggestion(c, known) for c in unknown)
+            raise ValueError(f"unknown columns for table {self.table!r}: {described}")
         if len(set(self.columns)) != len(self.columns):
             raise ValueError("columns are listed more than once")
 
@@ -254,6 +256,27 @@ def load_exports(path: Path) -> ExportsConfig:
 def _describe(error: Any) -> str:
     location = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        return f"unknown key {location!r}"
+        return f"unknown key {location!r}" + _suggestion(
+            str(error["loc"][-1]), _allowed_keys(error["loc"])
+        )
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{location}: {message}" if location else message
+
+
+def _allowed_keys(location: tuple[Any, ...]) -> set[str]:
+    """The keys valid where an unknown key was found."""
+    models: dict[tuple[str, ...], type[BaseModel]] = {
+        (): ExportsConfig,
+        ("schedule",): ScheduleConfig,
+        ("reconciliation",): ReconciliationConfig,
+    }
+    parent = tuple(str(part) for part in location[:-1])
+    if len(parent) == 2 and parent[0] == "exports":
+        return set(ExportSpec.model_fields) - {"name"}
+    model = models.get(parent)
+    return set(model.model_fields) if model else set()
+
+
+def _suggestion(word: str, candidates: set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -33,7 +33,11 @@ def test_columns_narrow_the_schema_in_table_order() -> None:
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
-        pytest.param(export(colums=["message"]), "unknown key 'exports.errors.colums'", id="key"),
+        pytest.param(
+            export(colums=["message"]),
+            "unknown key 'exports.errors.colums' (did you mean 'columns'?)",
+            id="key",
+        ),
         pytest.param(
             export(columns=["message", "nope"]),
             "unknown columns for table 'records': nope",
@@ -48,7 +52,16 @@ def test_columns_narrow_the_schema_in_table_order() -> None:
             "exports.Bad-Name.name",
             id="name",
         ),
-        pytest.param({"exports": {}, "schedul": {}}, "unknown key 'schedul'", id="top-key"),
+        pytest.param(
+            {"exports": {}, "schedul": {}},
+            "unknown key 'schedul' (did you mean 'schedule'?)",
+            id="top-key",
+        ),
+        pytest.param(
+            export(columns=["exeption_type"]),
+            "exeption_type (did you mean 'exception_type'?)",
+            id="column-typo",
+        ),
         pytest.param(
             export(cursor="end_timestamp"),
             "cursor must be 'start_timestamp' or 'created_at'",
