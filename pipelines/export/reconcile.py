@@ -91,7 +91,9 @@ def partition_states(
     counts = server_counts(client, spec, windows)
     states = []
     for window in windows:
-        manifest = store.read_manifest(spec.name, partition_values(spec, window))
+        manifest = store.read_manifest(
+            spec.name, partition_values(spec, window), format=spec.format
+        )
         exported = int(manifest["rows"]) if manifest is not None else None
         states.append(PartitionState(window, counts.get(window.start, 0), exported))
     return states

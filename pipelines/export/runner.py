@@ -252,6 +252,7 @@ class PartitionExporter:
         table = self._query(
             queries.spec, queries.rows(chunk.start, chunk.end), chunk.start, chunk.end
         )
+        _check_inside(queries.spec, table, chunk.start, chunk.end)
         if table.num_rows < self.limit:
             self.log.debug(
                 "chunk [%s, %s): %d rows", iso_utc(chunk.start), iso_utc(chunk.end), table.num_rows
@@ -316,3 +317,22 @@ def _with_filter_hint(spec: ExportSpec, error: QueryFailedError) -> str:
     if spec.where is None:
         return str(error)
     return f"{error} (the export adds `where: {spec.where}` to every query; check it first)"
+
+
+def _check_inside(spec: ExportSpec, table: pa.Table, start: datetime, end: datetime) -> None:
+    """Refuse an answer with rows outside `[start, end)`: they belong to other partitions.
+
+    The SQL's own predicates make this impossible unless something rewrote them (a filter
+    that escaped its parentheses, a server bug); writing such rows would duplicate them.
+    """
+    if spec.time_column not in table.column_names or table.num_rows == 0:
+        return  # the export does not keep its cursor column: nothing to check against
+    bounds = pc.min_max(table.column(spec.time_column)).as_py()
+    low, high = bounds["min"], bounds["max"]
+    if (low is not None and low < start) or (high is not None and high >= end):
+        raise ExportError(
+            spec.name,
+            TimeWindow(start, end),
+            f"the server returned rows outside the window ({low} to {high}); check the "
+            "export's `where` filter",
+        )

@@ -205,6 +205,9 @@ def check_filter(where: str) -> None:
     """
     if not where.strip():
         raise ValueError("`where` is empty; leave it out to export every row")
+    # Escape strings (E'\'') and dollar quotes ($$...$$) end where this scan cannot tell.
+    if "\\" in where or "$$" in where:
+        raise ValueError(f"`where` may not contain backslashes or $$ quotes: {where!r}")
     depth, quote, i = 0, "", 0
     while i < len(where):
         char = where[i]

@@ -109,7 +109,9 @@ def build_export_asset(
         store = storage.store()
         # Fail on an unusable root before spending any request on the API.
         store.check_writable()
-        previous = store.read_manifest(spec.name, partition_values(spec, window))
+        previous = store.read_manifest(
+            spec.name, partition_values(spec, window), format=spec.format
+        )
         if window.end + spec.effective_settle_delay > utc_now():
             # Legitimate (a manual run, the demo); reconciliation picks up what arrives later.
             context.log.info(

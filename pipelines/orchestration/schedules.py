@@ -1,4 +1,4 @@
-"""The nightly export of the previous UTC day, one run per settled partition."""
+"""The nightly export: every partition that settled since the previous night, one run each."""
 
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,24 +23,30 @@ if TYPE_CHECKING:
     )
 
 
-def previous_day_keys(
+def newly_settled_keys(
     partitions_def: TimeWindowPartitionsDefinition, now: datetime, settle_delay: timedelta
 ) -> list[str]:
-    """Keys of the UTC day before `now`'s day whose windows ended `settle_delay` ago.
+    """Keys of the partitions that settled during the day before `now`.
 
-    Partitions not yet settled at the nightly tick (with the defaults, 23:00-24:00) are left
-    to the reconciliation sensor, which exports any settled partition that is missing.
+    A partition has settled `settle_delay` after its window ends. Asking for those whose
+    settle moment lies in `(now - 1 day, now]` requests every partition exactly once across
+    nightly ticks: at the default 00:30 with a 1 hour delay, hours 00-22 of yesterday and
+    hour 23 of the day before (which had not settled at the previous tick). The run key
+    keeps a repeated or extra tick from asking twice.
     """
-    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    yesterday = today - timedelta(days=1)
-    keys = partitions_def.get_partition_keys_in_time_window(TimeWindow(yesterday, today))
-    valid = set(partitions_def.get_partition_keys(current_time=now))
+    now = now.astimezone(UTC)
+    first_end = now - timedelta(days=1) - settle_delay
+    last_end = now - settle_delay
+    # Windows ending in (first_end, last_end] started at most one partition before that.
+    candidates = partitions_def.get_partition_keys_in_time_window(
+        TimeWindow(first_end - timedelta(days=1), last_end)
+    )
+    existing = set(partitions_def.get_partition_keys(current_time=now))
     return [
         key
-        for key in keys
-        # Days before the export's start date have no partitions to ask for.
-        if key in valid
-        and partitions_def.time_window_for_partition_key(key).end + settle_delay <= now
+        for key in candidates
+        if key in existing
+        and first_end < partitions_def.time_window_for_partition_key(key).end <= last_end
     ]
 
 
@@ -58,11 +64,11 @@ def build_nightly_schedule(
         default_status=(
             DefaultScheduleStatus.RUNNING if config.enabled else DefaultScheduleStatus.STOPPED
         ),
-        description=f"Exports yesterday's (UTC) settled partitions of {spec.name!r}.",
+        description=f"Exports the partitions of {spec.name!r} that settled in the last day (UTC).",
     )
     def nightly(context: ScheduleEvaluationContext) -> list[RunRequest]:
         now = context.scheduled_execution_time or datetime.now(UTC)
-        keys = previous_day_keys(partitions_def, now, spec.effective_settle_delay)
+        keys = newly_settled_keys(partitions_def, now, spec.effective_settle_delay)
         return [
             RunRequest(
                 run_key=f"{spec.name}:{key}", partition_key=key, tags={REASON_TAG: "nightly"}

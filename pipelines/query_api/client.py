@@ -61,6 +61,8 @@ def parse_api_version(value: str) -> ApiVersion:
 
 
 _PROBLEM_JSON = "application/problem+json"
+# An Arrow IPC stream ends with a continuation marker and a zero length.
+_ARROW_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 T = TypeVar("T")
 
@@ -288,7 +290,12 @@ class QueryClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return decode(self._send_once(build()))
+                    response = self._send_once(build())
+                    try:
+                        return decode(response)
+                    except ServerError:
+                        self.stats.add(server_errors=1)  # a 200 whose body was cut short
+                        raise
         except httpx.TransportError as exc:
             raise UnreachableError(
                 f"could not reach the Logfire API at {self.base_url} after "
@@ -437,6 +444,13 @@ def _decode_json(response: httpx.Response) -> Any:
 
 def _decode_arrow(response: httpx.Response) -> pa.Table:
     url = response.request.url.copy_with(query=None)
+    # pyarrow reads a stream cut at a batch boundary as if it were whole; only the
+    # end-of-stream marker proves that the server finished the answer.
+    if not response.content.endswith(_ARROW_END_OF_STREAM):
+        raise ServerError(
+            f"the Arrow stream from {url} ends without its end-of-stream marker (cut short)",
+            url=str(url),
+        )
     try:
         with pyarrow.ipc.open_stream(io.BytesIO(response.content)) as reader:
             return reader.read_all()

@@ -125,7 +125,7 @@ class PartitionStore:
             raise StorageError(f"could not stage partition {location.uri}: {exc}") from exc
 
     def read_manifest(
-        self, export: str, partition: PartitionValues, *, format: OutputFormat = "parquet"
+        self, export: str, partition: PartitionValues, *, format: OutputFormat
     ) -> dict[str, Any] | None:
         """The commit record of the partition's current contents, if it was ever committed."""
         if format == "delta":

@@ -52,3 +52,15 @@ def test_counts_take_one_query_per_day_and_find_drift(
     assert states[hour + 2 * HOUR].drifted
     untouched = [s for start, s in states.items() if start not in (hour, hour + 2 * HOUR)]
     assert untouched and not any(s.drifted for s in untouched)
+
+
+def test_a_delta_export_is_read_back_through_its_own_manifest(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    hour = datetime(2026, 11, 21, 5, tzinfo=UTC)
+    delta = spec(format="delta")
+    store = PartitionStore(str(tmp_path))
+    server.store.append("records", records_at([hour + timedelta(minutes=5)] * 3))
+    PartitionExporter(client, store).export(delta, TimeWindow(hour, hour + HOUR), run_id="d")
+    states = {s.window.start: s for s in partition_states(client, store, delta, NOW, 2)}
+    assert states[hour].exported_rows == 3 and not states[hour].drifted

@@ -4,6 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pytest
 
@@ -229,3 +230,32 @@ def test_rows_arriving_between_planning_and_fetching_are_not_lost(
     assert result.splits >= 1
     assert result.rows == 25
     assert_exactly_once(exported(store, spec, WINDOW), server_rows(server, spec, WINDOW))
+
+
+def test_rows_outside_the_window_are_refused_not_written(tmp_path: Path) -> None:
+    """Whatever rewrote the SQL, rows from another hour must never land in this one."""
+    outside = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    answers = iter(
+        [
+            pa.table(
+                {
+                    "bucket": pa.array([WINDOW.start], pa.timestamp("us", tz="UTC")),
+                    "rows": pa.array([1], pa.int64()),
+                }
+            ),
+            pa.table({"start_timestamp": pa.array([outside], pa.timestamp("us", tz="UTC"))}),
+        ]
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        table = next(answers)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as stream:
+            stream.write_table(table)
+        return httpx.Response(200, content=sink.getvalue().to_pybytes())
+
+    spec = records_spec(columns=["start_timestamp"])
+    fake = QueryClient("t", base_url="http://x", transport=httpx.MockTransport(answer))
+    with fake, pytest.raises(ExportError, match="rows outside the window"):
+        PartitionExporter(fake, PartitionStore(str(tmp_path))).export(spec, WINDOW, run_id="x")
+    assert list(tmp_path.rglob("*.parquet")) == []

@@ -109,6 +109,8 @@ def test_ingest_time_cursor_widens_the_pruning_hints() -> None:
         pytest.param("level > 9 /* x */", "one expression", id="block-comment"),
         pytest.param("(level > 9", "parenthesis(es) open", id="unclosed"),
         pytest.param("message = 'oops", "unterminated ' quote", id="quote"),
+        pytest.param("E'\\'' <> '') OR (true OR E'\\'' <> ''", "backslashes", id="escape-string"),
+        pytest.param("message = $$a) OR (true$$", "$$ quotes", id="dollar-quote"),
     ],
 )
 def test_a_filter_must_be_one_self_contained_expression(where: str, problem: str) -> None:

@@ -98,15 +98,27 @@ def test_a_missing_token_fails_before_any_query(
 
 
 @pytest.mark.parametrize(
-    ("tick", "hours"),
+    ("tick", "first", "last"),
     [
-        # At the default 00:30, 23:00-24:00 is still inside its 1 h settle delay: the
-        # reconciliation sensor exports it once it has settled.
-        pytest.param(datetime(2026, 12, 2, 0, 30, tzinfo=UTC), 23, id="00:30"),
-        pytest.param(datetime(2026, 12, 2, 1, 30, tzinfo=UTC), 24, id="01:30"),
+        # At the default 00:30, 23:00-24:00 has not settled (1 h delay): it is asked for at
+        # the next night's tick, so every hour is requested once, 24 a night.
+        pytest.param(
+            datetime(2026, 12, 2, 0, 30, tzinfo=UTC),
+            "2026-11-30-23:00",
+            "2026-12-01-22:00",
+            id="00:30",
+        ),
+        pytest.param(
+            datetime(2026, 12, 2, 1, 30, tzinfo=UTC),
+            "2026-12-01-00:00",
+            "2026-12-01-23:00",
+            id="01:30",
+        ),
     ],
 )
-def test_the_nightly_schedule_asks_for_yesterdays_settled_hours(tick: datetime, hours: int) -> None:
+def test_the_nightly_schedule_asks_for_each_hour_once_it_has_settled(
+    tick: datetime, first: str, last: str
+) -> None:
     defs = build_definitions(config())
     schedule = defs.resolve_schedule_def("records_nightly")
     assert schedule.cron_schedule == "30 0 * * *"
@@ -115,10 +127,28 @@ def test_the_nightly_schedule_asks_for_yesterdays_settled_hours(tick: datetime, 
         scheduled_execution_time=tick, repository_def=defs.get_repository_def()
     )
     requests = schedule.evaluate_tick(context).run_requests or []
-    assert [r.partition_key for r in requests] == [
-        f"2026-12-01-{hour:02d}:00" for hour in range(hours)
+    keys = [r.partition_key for r in requests]
+    assert (len(keys), keys[0], keys[-1]) == (24, first, last)
+    assert len({r.run_key for r in requests}) == 24
+
+
+def test_a_daily_export_is_asked_for_once_settled() -> None:
+    defs = build_definitions(config(partitions="daily"))
+    schedule = defs.resolve_schedule_def("records_nightly")
+    keys = [
+        [
+            r.partition_key
+            for r in schedule.evaluate_tick(
+                build_schedule_context(
+                    scheduled_execution_time=datetime(2026, 12, day, 0, 30, tzinfo=UTC),
+                    repository_def=defs.get_repository_def(),
+                )
+            ).run_requests
+            or []
+        ]
+        for day in (2, 3)
     ]
-    assert len({r.run_key for r in requests}) == hours
+    assert keys == [["2026-11-30"], ["2026-12-01"]]
 
 
 def test_an_ingest_time_export_settles_in_five_minutes() -> None:

@@ -105,7 +105,10 @@ def exported_keys(root: Path) -> list:
 def manifests(root: Path, config: ExportsConfig, windows: list[TimeWindow]) -> list[dict]:
     store = PartitionStore(str(root))
     spec = config.exports["records"]
-    return [store.read_manifest("records", partition_values(spec, w)) or {} for w in windows]
+    return [
+        store.read_manifest("records", partition_values(spec, w), format="parquet") or {}
+        for w in windows
+    ]
 
 
 def test_event_time_export_converges_through_reconciliation(

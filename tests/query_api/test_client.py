@@ -228,3 +228,17 @@ def test_a_token_without_region_prefix_says_so() -> None:
     )
     with pytest.raises(InvalidTokenError, match="no region prefix"):
         client.read_token_info()
+
+
+def test_a_stream_cut_at_a_batch_boundary_is_not_trusted() -> None:
+    schema = pa.schema([("n", pa.int64())])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_batch(pa.record_batch([pa.array(range(10))], schema=schema))
+        cut_at = sink.tell()
+        writer.write_batch(pa.record_batch([pa.array(range(10, 20))], schema=schema))
+    body = sink.getvalue().to_pybytes()[:cut_at]
+    client, seen = make_client(lambda r: httpx.Response(200, content=body))
+    with pytest.raises(ServerError, match="end-of-stream marker"):
+        client.query_arrow("SELECT n", min_timestamp=START)
+    assert len(seen) == FAST.max_attempts  # retried like any broken stream, then reported

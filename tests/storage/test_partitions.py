@@ -34,7 +34,7 @@ def test_commit_writes_hive_layout_and_manifest(make_store: StoreFactory) -> Non
     assert name.startswith(f"{PARTITION_DIR}/part-00000-") and name.endswith(".parquet")
     assert committed.rows == 3
     assert committed.uri == store.fs.unstrip_protocol(f"{store.root}/{PARTITION_DIR}")
-    manifest = store.read_manifest(EXPORT, PARTITION)
+    manifest = store.read_manifest(EXPORT, PARTITION, format="parquet")
     assert manifest is not None and manifest["run_id"] == "r1"
     assert manifest["files"] == [
         {"name": name.rpartition("/")[2], "rows": 3, "bytes": committed.bytes}
