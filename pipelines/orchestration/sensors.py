@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 from dagster import (
     AssetObservation,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -21,6 +23,8 @@ from pipelines.export.spec import ExportSpec, ReconciliationConfig
 from pipelines.export.window import iso_utc, utc_now
 from pipelines.orchestration.assets import REASON_TAG
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
+from pipelines.query_api import LogfireQueryError
+from pipelines.storage.partitions import StorageError
 
 if TYPE_CHECKING:
     # What `define_asset_job` returns; Dagster does not export the name publicly.
@@ -30,6 +34,20 @@ if TYPE_CHECKING:
 
 SENSOR_NAME = "reconcile_recent_partitions"
 RECONCILE_REASON = "reconcile"
+PARTITION_TAG = "dagster/partition"
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+# More runs than this in flight for one export means a backlog; the sensor only needs to
+# avoid doubling the partitions in it.
+MAX_IN_FLIGHT_LOOKUP = 1000
+
+
+class ReconciliationError(RuntimeError):
+    """Every export's reconciliation failed in this tick."""
 
 
 def build_reconciliation_sensor(
@@ -69,10 +87,18 @@ def build_reconciliation_sensor(
         current: dict[str, list[int | None]] = {}
         requests: list[RunRequest] = []
         observations: list[AssetObservation] = []
+        failures: list[str] = []
         drifted = 0
         with logfire.client() as client:
             for name, spec in specs.items():
-                states = partition_states(client, store, spec, now, config.lookback_days)
+                try:
+                    states = partition_states(client, store, spec, now, config.lookback_days)
+                except (LogfireQueryError, StorageError) as exc:
+                    # One broken export (a bad filter, say) must not stop the others.
+                    failures.append(f"export {name!r}: {exc}")
+                    context.log.error("reconciliation of export %r failed: %s", name, exc)
+                    continue
+                in_flight = _partitions_in_flight(context, jobs[name].name)
                 for state in states:
                     key = partitions[name].get_partition_key_for_timestamp(
                         state.window.start.timestamp()
@@ -84,8 +110,11 @@ def build_reconciliation_sensor(
                     if not state.drifted:
                         continue
                     drifted += 1
-                    if len(requests) < config.max_partitions_per_tick:
-                        requests.append(_request(name, jobs[name].name, key, state))
+                    # A queued or running export of the partition will bring it up to date.
+                    if key not in in_flight and len(requests) < config.max_partitions_per_tick:
+                        requests.append(_request(jobs[name].name, key))
+        if failures and len(failures) == len(specs):
+            raise ReconciliationError("; ".join(failures))
         context.log.info(
             "reconciliation: %d partitions drifted, %d re-exports requested",
             drifted,
@@ -112,11 +141,15 @@ def _observation(export: str, key: str, state: PartitionState, now: datetime) ->
     )
 
 
-def _request(export: str, job: str, key: str, state: PartitionState) -> RunRequest:
-    return RunRequest(
-        job_name=job,
-        partition_key=key,
-        # The same drift is requested once; a later change in the count asks again.
-        run_key=f"{RECONCILE_REASON}:{export}:{key}:{state.server_rows}",
-        tags={REASON_TAG: RECONCILE_REASON},
+def _request(job: str, key: str) -> RunRequest:
+    # No run key: Dagster would never repeat a keyed request, not even after its run failed.
+    # Partitions with a run in flight are skipped instead.
+    return RunRequest(job_name=job, partition_key=key, tags={REASON_TAG: RECONCILE_REASON})
+
+
+def _partitions_in_flight(context: SensorEvaluationContext, job: str) -> set[str]:
+    """Partition keys of the job's runs that are queued or running."""
+    runs = context.instance.get_runs(
+        RunsFilter(job_name=job, statuses=IN_FLIGHT), limit=MAX_IN_FLIGHT_LOOKUP
     )
+    return {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
-from dagster import DagsterInstance, Definitions, SensorResult, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    Definitions,
+    SensorResult,
+    build_sensor_context,
+)
+from dagster._core.test_utils import create_run_for_test  # Dagster's own test helper
 
 from pipelines.export.runner import partition_values
 from pipelines.export.spec import ExportsConfig, parse_exports
@@ -175,3 +182,22 @@ def test_ingest_time_export_is_exact_without_reexports(
     # The first day was exported once and never again; no reconciliation exists for it.
     assert manifests(tmp_path, config, [first]) == [before]
     assert not defs.sensors
+
+
+def test_the_sensor_does_not_double_a_partition_already_in_flight(
+    server: LocalLogfireServer, tmp_path: Path, instance: DagsterInstance, clock: Clock
+) -> None:
+    late_rows(server)
+    defs, _ = definitions(server, tmp_path, clock)
+    clock.now = DAY + timedelta(days=1, hours=7)  # nothing exported yet: every hour drifted
+    first = run_sensor(defs, instance)
+    keys = [r.partition_key for r in first.run_requests]
+    assert keys == hour_keys(DAY, 6)
+    create_run_for_test(
+        instance,
+        job_name="records_job",
+        status=DagsterRunStatus.STARTED,
+        tags={"dagster/partition": keys[0]},
+    )
+    again = run_sensor(defs, instance, first.cursor)
+    assert [r.partition_key for r in again.run_requests] == keys[1:]
