@@ -4,6 +4,7 @@ The read token is kept apart from everything else: it is read only when a run st
 as a `SecretStr`, and never put in Dagster config, metadata or logs.
 """
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
@@ -43,12 +44,27 @@ class ExportSettings(BaseSettings):
     config_file: Path = Path("config/exports.yaml")
 
 
+# A folder of mounted secrets (Docker and Kubernetes): a file named LOGFIRE_READ_TOKEN in it.
+SECRETS_DIR_VARIABLE = "LOGFIRE_EXPORT_SECRETS_DIR"
+
+
 def read_token() -> SecretStr:
-    """The read token from its sources, or an error that says where it was looked for."""
+    """The read token from its sources, or an error that says where it was looked for.
+
+    Sources, first match wins: the environment, `.env` in the working directory, and the
+    folder named by LOGFIRE_EXPORT_SECRETS_DIR.
+    """
+    secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        raise MissingReadTokenError(
+            f"{SECRETS_DIR_VARIABLE}={secrets_dir} is not a folder; it should hold a file "
+            "named LOGFIRE_READ_TOKEN"
+        )
     try:
-        return ReadTokenSettings().read_token
+        return ReadTokenSettings(_secrets_dir=secrets_dir).read_token
     except ValidationError:
         raise MissingReadTokenError(
             "no Logfire read token: set LOGFIRE_READ_TOKEN in the environment or in a .env "
-            "file in the working directory (create one under Project settings > Read tokens)"
+            f"file in the working directory, or mount it as a file in {SECRETS_DIR_VARIABLE} "
+            "(create the token under Project settings > Read tokens)"
         ) from None

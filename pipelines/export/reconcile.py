@@ -15,9 +15,10 @@ from datetime import UTC, datetime, time, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.export.queries import ExportQueries
 from pipelines.export.runner import partition_values
 from pipelines.export.spec import ExportSpec
-from pipelines.export.window import TimeWindow, sql_timestamp
+from pipelines.export.window import TimeWindow
 from pipelines.query_api import MAX_ROW_LIMIT, QueryClient
 from pipelines.storage.partitions import PartitionStore
 
@@ -100,15 +101,8 @@ def partition_states(
 
 
 def _count_day(client: QueryClient, spec: ExportSpec, day: datetime) -> dict[datetime, int]:
-    column = spec.time_column
-    width = int(partition_length(spec) / timedelta(microseconds=1))
-    sql = (
-        f"SELECT date_bin(INTERVAL '{width} microseconds', {column}, {sql_timestamp(day)}) "
-        f"AS bucket, count(*) AS rows FROM {spec.table} "
-        f"WHERE {column} >= {sql_timestamp(day)} AND {column} < {sql_timestamp(day + DAY)}"
-        + (f" AND ({spec.where})" if spec.where else "")
-        + " GROUP BY bucket"
-    )
+    width_us = partition_length(spec) // timedelta(microseconds=1)
+    sql = ExportQueries(spec).histogram(day, day + DAY, width_us)
     hint_start, hint_end = spec.hint_window(day, day + DAY)
     table = client.query_arrow(
         sql, min_timestamp=hint_start, max_timestamp=hint_end, limit=MAX_ROW_LIMIT

@@ -113,9 +113,7 @@ class PartitionExporter:
         queries = ExportQueries(spec)
         partition = partition_values(spec, window)
         try:
-            planner = ChunkPlanner(
-                lambda s, e, w: self._count_buckets(queries, s, e, w), limit=self.limit
-            )
+            planner = self._planner(queries)
             chunks = planner.plan(window.start, window.end)
             planned_rows = sum(chunk.expected_rows for chunk in chunks)
             progress = _Progress()
@@ -183,12 +181,8 @@ class PartitionExporter:
 
     def plan(self, spec: ExportSpec, window: TimeWindow) -> list[Chunk]:
         """The chunks an export of `window` would fetch, without fetching or writing."""
-        queries = ExportQueries(spec)
-        planner = ChunkPlanner(
-            lambda s, e, w: self._count_buckets(queries, s, e, w), limit=self.limit
-        )
         try:
-            return planner.plan(window.start, window.end)
+            return self._planner(ExportQueries(spec)).plan(window.start, window.end)
         except LogfireQueryError as exc:
             raise ExportError(spec.name, window, str(exc)) from exc
 
@@ -221,6 +215,12 @@ class PartitionExporter:
         )
 
     # -- planning --------------------------------------------------------------------------
+
+    def _planner(self, queries: ExportQueries) -> ChunkPlanner:
+        return ChunkPlanner(
+            lambda start, end, width: self._count_buckets(queries, start, end, width),
+            limit=self.limit,
+        )
 
     def _count_buckets(
         self, queries: ExportQueries, start: datetime, end: datetime, width_us: int | None
