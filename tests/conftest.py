@@ -8,6 +8,7 @@ from dagster import DagsterInstance, instance_for_test
 
 from pipelines.query_api import QueryClient, RetryPolicy
 from pipelines.server.runner import LocalLogfireServer
+from tests.storage.s3_server import S3Endpoint, moto_server
 
 # Retries in tests should be real but not slow.
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=0.1)
@@ -40,3 +41,10 @@ def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
     home.mkdir()
     with instance_for_test(temp_dir=str(home)) as dagster_instance:
         yield dagster_instance
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[S3Endpoint]:
+    """`moto_server` in its own process: the S3 and Secrets Manager APIs over real HTTP."""
+    with moto_server() as endpoint:
+        yield endpoint

@@ -9,15 +9,9 @@ import s3fs
 
 from pipelines.storage.files import ParquetFileSpec
 from pipelines.storage.partitions import PartitionStore, S3Options
-from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint, moto_server
+from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint
 
 StoreFactory = Callable[..., PartitionStore]
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[S3Endpoint]:
-    with moto_server() as endpoint:
-        yield endpoint
 
 
 def clear_s3fs_caches() -> None:
