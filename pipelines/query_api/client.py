@@ -81,7 +81,10 @@ class RetryPolicy:
 
     max_attempts: int = 5
     initial_wait: float = 1.0
+    # The longest backoff between attempts when the server does not say how long to wait.
     max_wait: float = 60.0
+    # The longest Retry-After honoured; a longer one is treated as a refusal to serve.
+    max_retry_after: float = 300.0
 
 
 @dataclass
@@ -370,7 +373,8 @@ class QueryClient:
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RetryableError) and error.retry_after is not None:
-            return min(error.retry_after, self.retry.max_wait)
+            # Waiting less than asked would only spend an attempt while still throttled.
+            return min(error.retry_after, self.retry.max_retry_after)
         return float(self._backoff(state))
 
     def _before_retry(self, state: RetryCallState) -> None:
