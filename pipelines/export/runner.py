@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,7 +18,13 @@ from pipelines.export.planner import Chunk, ChunkPlanner
 from pipelines.export.queries import KEY_ALIAS_PREFIX, ExportQueries
 from pipelines.export.spec import ExportSpec
 from pipelines.export.window import MICROSECOND, TimeWindow, iso_utc
-from pipelines.query_api import MAX_ROW_LIMIT, LogfireQueryError, QueryClient, QueryFailedError
+from pipelines.query_api import (
+    MAX_ROW_LIMIT,
+    LogfireQueryError,
+    QueryClient,
+    QueryFailedError,
+    ServerError,
+)
 from pipelines.storage.files import SchemaMismatchError, WrittenFile
 from pipelines.storage.partitions import (
     PartitionStore,
@@ -31,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 # A progress line every this many chunks (about 100,000 rows).
 PROGRESS_EVERY = 10
+# A chunk that still times out after the client's retries is split in two, down to this.
+TIMEOUT_STATUSES = (503, 504)
+MIN_SPLIT = timedelta(seconds=1)
 
 
 class ExportError(RuntimeError):
@@ -249,9 +258,25 @@ class PartitionExporter:
         if chunk.tie or chunk.end - chunk.start <= MICROSECOND:
             self._fetch_tie(queries, chunk.start, writer, progress)
             return
-        table = self._query(
-            queries.spec, queries.rows(chunk.start, chunk.end), chunk.start, chunk.end
-        )
+        try:
+            table = self._query(
+                queries.spec, queries.rows(chunk.start, chunk.end), chunk.start, chunk.end
+            )
+        except ServerError as exc:
+            if exc.status_code not in TIMEOUT_STATUSES or chunk.end - chunk.start < MIN_SPLIT:
+                raise
+            # The server keeps timing out on this chunk even after retries: ask for less.
+            self.log.warning(
+                "chunk [%s, %s) timed out (%s); splitting it in two",
+                iso_utc(chunk.start),
+                iso_utc(chunk.end),
+                exc.status_code,
+            )
+            progress.splits += 1
+            middle = chunk.start + (chunk.end - chunk.start) // 2
+            for part in (Chunk(chunk.start, middle, 0), Chunk(middle, chunk.end, 0)):
+                self._fetch(queries, planner, part, writer, progress)
+            return
         _check_inside(queries.spec, table, chunk.start, chunk.end)
         if table.num_rows < self.limit:
             self.log.debug(

@@ -259,3 +259,17 @@ def test_rows_outside_the_window_are_refused_not_written(tmp_path: Path) -> None
     with fake, pytest.raises(ExportError, match="rows outside the window"):
         PartitionExporter(fake, PartitionStore(str(tmp_path))).export(spec, WINDOW, run_id="x")
     assert list(tmp_path.rglob("*.parquet")) == []
+
+
+def test_a_chunk_that_keeps_timing_out_is_split(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(3_000))
+    store = PartitionStore(str(tmp_path))
+    spec = records_spec()
+    # The histogram goes through; then the single chunk times out on every retry.
+    server.faults.inject(latency=0.0)
+    server.faults.inject(status=503, times=FAST_RETRIES.max_attempts)
+    result = PartitionExporter(client, store).export(spec, WINDOW, run_id="t")
+    assert result.splits == 1 and result.retries == FAST_RETRIES.max_attempts - 1
+    assert_exactly_once(exported(store, spec, WINDOW), server_rows(server, spec, WINDOW))
