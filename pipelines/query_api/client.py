@@ -5,11 +5,9 @@ transport failures are retried with backoff that honours `Retry-After`; a 400, 4
 never retried because the same request would fail the same way.
 """
 
-import io
-import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -36,9 +34,16 @@ from pipelines.query_api.errors import (
     ThrottledError,
     UnexpectedResponseError,
     UnreachableError,
-    trim,
 )
 from pipelines.query_api.regions import base_url_for_token, has_region_prefix, token_region
+from pipelines.query_api.responses import (
+    PROBLEM_JSON,
+    decode_arrow,
+    decode_json,
+    decode_text,
+    problem_details,
+    server_message,
+)
 from pipelines.query_api.retry_after import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -59,10 +64,6 @@ def parse_api_version(value: str) -> ApiVersion:
         return "v2"
     raise ValueError(f"the Query API version must be 'v1' or 'v2', not {value!r}")
 
-
-_PROBLEM_JSON = "application/problem+json"
-# An Arrow IPC stream ends with a continuation marker and a zero length.
-_ARROW_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 T = TypeVar("T")
 
@@ -173,7 +174,7 @@ class QueryClient:
     ) -> pa.Table:
         """Run `sql` and return the rows as an Arrow table (the export's wire format)."""
         return self._query(
-            sql, min_timestamp, max_timestamp, limit, ResultFormat.ARROW, decode=_decode_arrow
+            sql, min_timestamp, max_timestamp, limit, ResultFormat.ARROW, decode=decode_arrow
         )
 
     def query_json_rows(
@@ -216,13 +217,13 @@ class QueryClient:
     ) -> str:
         """Run `sql` and return the CSV text (always with a header row)."""
         return self._query(
-            sql, min_timestamp, max_timestamp, limit, ResultFormat.CSV, decode=_decode_text
+            sql, min_timestamp, max_timestamp, limit, ResultFormat.CSV, decode=decode_text
         )
 
     def read_token_info(self) -> dict[str, Any]:
         """What the API knows about the read token (organization and project names)."""
         info: dict[str, Any] = self._send(
-            lambda: self._http.build_request("GET", "/v1/read-token-info"), _decode_json
+            lambda: self._http.build_request("GET", "/v1/read-token-info"), decode_json
         )
         return info
 
@@ -247,7 +248,7 @@ class QueryClient:
             max_timestamp,
             limit,
             ResultFormat.JSON,
-            _decode_json,
+            decode_json,
             json_rows=rows,
         )
         return body
@@ -264,7 +265,7 @@ class QueryClient:
         json_rows: bool = True,
     ) -> T:
         params = _query_params(sql, min_timestamp, max_timestamp, limit)
-        headers = {"accept": f"{result_format.value}, {_PROBLEM_JSON};q=0.9"}
+        headers = {"accept": f"{result_format.value}, {PROBLEM_JSON};q=0.9"}
         if self.api_version == "v2":
             return self._send(
                 lambda: self._http.build_request("POST", "/v2/query", json=params, headers=headers),
@@ -322,8 +323,10 @@ class QueryClient:
     def _error_for(self, response: httpx.Response) -> LogfireQueryError:
         status = response.status_code
         url = str(response.request.url.copy_with(query=None))
-        message = _server_message(response)
-        retry_after = parse_retry_after(response.headers.get("retry-after"), _problem(response))
+        message = server_message(response)
+        retry_after = parse_retry_after(
+            response.headers.get("retry-after"), problem_details(response)
+        )
         if status == 400:
             return QueryFailedError(
                 f"the query failed on the server (400): {message}", status_code=status, url=url
@@ -405,59 +408,3 @@ def _aware_iso(moment: datetime) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"timestamps sent to Logfire must be timezone-aware, got {moment!r}")
     return moment.isoformat()
-
-
-def _problem(response: httpx.Response) -> Mapping[str, Any] | None:
-    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != _PROBLEM_JSON:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _server_message(response: httpx.Response) -> str:
-    """The server's own explanation, from a problem+json, `{"detail": ...}` or plain body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return trim(response.text) or response.reason_phrase
-    if isinstance(body, dict):
-        details = body.get("error_details", body)
-        detail = details.get("detail", body.get("detail")) if isinstance(details, dict) else None
-        if detail is None:
-            detail = body.get("title")
-        if detail is not None:
-            return trim(detail if isinstance(detail, str) else json.dumps(detail))
-    return trim(json.dumps(body))
-
-
-def _decode_text(response: httpx.Response) -> str:
-    return response.text
-
-
-def _decode_json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        url = response.request.url.copy_with(query=None)
-        raise UnexpectedResponseError(f"the answer from {url} is not valid JSON") from exc
-
-
-def _decode_arrow(response: httpx.Response) -> pa.Table:
-    url = response.request.url.copy_with(query=None)
-    # pyarrow reads a stream cut at a batch boundary as if it were whole; only the
-    # end-of-stream marker proves that the server finished the answer.
-    if not response.content.endswith(_ARROW_END_OF_STREAM):
-        raise ServerError(
-            f"the Arrow stream from {url} ends without its end-of-stream marker (cut short)",
-            url=str(url),
-        )
-    try:
-        with pyarrow.ipc.open_stream(io.BytesIO(response.content)) as reader:
-            return reader.read_all()
-    except (pa.ArrowInvalid, OSError) as exc:
-        # A 200 with a cut-off stream is a transport hiccup, not a bad query: retry it.
-        raise ServerError(f"the Arrow stream from {url} is broken: {exc}", url=str(url)) from exc
