@@ -1,14 +1,22 @@
 """Fixtures shared across the suite: a real local Logfire server and clients for it."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, instance_for_test
+from hypothesis import settings
 
 from pipelines.query_api import QueryClient, RetryPolicy
 from pipelines.server.runner import LocalLogfireServer
 from tests.storage.s3_server import S3Endpoint, moto_server
+
+# CI replays the same generated examples every run, so that a landing never depends on
+# luck; locally each run explores new ones (and keeps failures in .hypothesis/).
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Retries in tests should be real but not slow.
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=0.1)
