@@ -6,6 +6,7 @@ block without a commit (an error) calls `abort`, which drops everything staged.
 """
 
 import json
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,16 @@ class PartitionLocation:
             for entry in self.fs.ls(self.staging_parent, detail=False)
             if entry.rstrip("/").rpartition("/")[2].startswith(prefixes)
         ]
+
+    def new_attempt(self, kind: str, leftover_kinds: Sequence[str]) -> tuple[str, str]:
+        """Start an attempt: clear what earlier attempts left, return (token, work area).
+
+        A crash skips a writer's cleanup, so the next attempt at the partition does it.
+        """
+        for leftover in self.leftover_work_areas(leftover_kinds):
+            self.fs.rm(leftover, recursive=True)
+        token = secrets.token_hex(4)
+        return token, self.work_area(kind, token)
 
     @property
     def _flat(self) -> str:

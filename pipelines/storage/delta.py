@@ -13,7 +13,6 @@ here, because a retention of zero would also delete the files of a concurrent wr
 """
 
 import json
-import secrets
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -71,10 +70,7 @@ class DeltaPartitionWriter(StagedPartitionWriter):
             location.export,
             location.partition,
         )
-        for leftover in spool_root.leftover_work_areas([SPOOL]):
-            spool_root.fs.rm(leftover, recursive=True)
-        token = secrets.token_hex(4)
-        stage = spool_root.work_area(SPOOL, token)
+        token, stage = spool_root.new_attempt(SPOOL, [SPOOL])
         spool_root.fs.makedirs(stage, exist_ok=True)
         files = RollingParquetWriter(
             spool_root.fs, stage, schema, spec, token=token, sort_by=sort_by

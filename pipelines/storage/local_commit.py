@@ -16,7 +16,6 @@ This protects against a killed process, not a power cut: nothing is fsynced.
 """
 
 import os
-import secrets
 from typing import Any
 
 import pyarrow as pa
@@ -45,11 +44,7 @@ class LocalPartitionWriter(StagedPartitionWriter):
         sort_by: str | None = None,
     ) -> None:
         fs = location.fs
-        # Whatever earlier attempts at this partition left behind (a crash skips cleanup).
-        for leftover in location.leftover_work_areas([NEW, OLD]):
-            fs.rm(leftover, recursive=True)
-        token = secrets.token_hex(4)
-        stage = location.work_area(NEW, token)
+        token, stage = location.new_attempt(NEW, [NEW, OLD])
         self._old = location.work_area(OLD, token)
         fs.makedirs(stage, exist_ok=True)
         files = RollingParquetWriter(fs, stage, schema, spec, token=token, sort_by=sort_by)

@@ -23,7 +23,6 @@ files visible (each complete) and no manifest until the next run replaces the pa
 exports that need multi-file partitions to change atomically on S3 should use `format: delta`.
 """
 
-import secrets
 from typing import Any
 
 import pyarrow as pa
@@ -51,13 +50,8 @@ class ObjectStorePartitionWriter(StagedPartitionWriter):
         *,
         sort_by: str | None = None,
     ) -> None:
-        fs = location.fs
-        # Whatever earlier attempts at this partition left behind (a crash skips cleanup).
-        for leftover in location.leftover_work_areas([NEW]):
-            fs.rm(leftover, recursive=True)
-        token = secrets.token_hex(4)
-        stage = location.work_area(NEW, token)
-        files = RollingParquetWriter(fs, stage, schema, spec, token=token, sort_by=sort_by)
+        token, stage = location.new_attempt(NEW, [NEW])
+        files = RollingParquetWriter(location.fs, stage, schema, spec, token=token, sort_by=sort_by)
         super().__init__(location, stage, files)
 
     def _publish(self, files: list[WrittenFile], manifest: dict[str, Any]) -> list[WrittenFile]:
