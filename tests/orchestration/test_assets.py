@@ -169,3 +169,15 @@ def test_the_project_definitions_load() -> None:
         "records",
         "metrics",
     }
+
+
+def test_without_a_settle_delay_the_0030_tick_exports_exactly_yesterday() -> None:
+    defs = build_definitions(config(settle_delay=0))
+    context = build_schedule_context(
+        scheduled_execution_time=datetime(2026, 12, 2, 0, 30, tzinfo=UTC),
+        repository_def=defs.get_repository_def(),
+    )
+    requests = defs.resolve_schedule_def("records_nightly").evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests or []] == [
+        f"2026-12-01-{hour:02d}:00" for hour in range(24)
+    ]
