@@ -34,9 +34,10 @@ def main(sizes: list[int]) -> None:
             if size:
                 rows = generate_records(size, WINDOW.start, WINDOW.end, seed=size, bursts=0)
                 server.store.append("records", rows)
-            with tempfile.TemporaryDirectory() as out, QueryClient(
-                server.read_token, base_url=server.base_url
-            ) as client:
+            with (
+                tempfile.TemporaryDirectory() as out,
+                QueryClient(server.read_token, base_url=server.base_url) as client,
+            ):
                 exporter = PartitionExporter(client, PartitionStore(out))
                 started = time.perf_counter()
                 result = exporter.export(SPEC.exports["records"], WINDOW, run_id="bench")

@@ -1,9 +1,10 @@
 """Parquet files that analytics engines read well.
 
 zstd compression, row groups of about 128 MB uncompressed (or a row cap, whichever comes
-first), and a new file once one reaches `max_rows_per_file`. Rows arrive in time order (the
-exporter fetches chunks in order); each row group is also sorted by the cursor column, so
-row-group statistics let readers skip time ranges they do not need.
+first), and a new file once one reaches `max_rows_per_file` (unless that is None: a store
+that can only swap one object at a time writes each partition as one file). Rows arrive in
+time order (the exporter fetches chunks in order); each row group is also sorted by the
+cursor column, so row-group statistics let readers skip time ranges they do not need.
 
 Files are written under in-progress names (`.part-00000-<token>.parquet.inprogress`) that no
 `*.parquet` glob matches; the commit gives them their final names (`part-00000-<token>.parquet`).
@@ -12,7 +13,7 @@ gets "file not found" for a replaced file, never a different file under the same
 """
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import IO
 
 import pyarrow as pa
@@ -28,7 +29,12 @@ class ParquetFileSpec:
     compression: str = "zstd"
     row_group_bytes: int = 128 * 1024 * 1024
     row_group_rows: int = 1_000_000
-    max_rows_per_file: int = 5_000_000
+    # None: no cap, every partition is one file (however many row groups it takes).
+    max_rows_per_file: int | None = 5_000_000
+
+    def in_one_file(self) -> "ParquetFileSpec":
+        """The same row groups and compression, with no rollover to a second file."""
+        return replace(self, max_rows_per_file=None)
 
 
 @dataclass(frozen=True)
@@ -147,11 +153,13 @@ class RollingParquetWriter:
             if self._writer is None:
                 self._open_file()
             assert self._writer is not None
-            piece = group.slice(offset, self._spec.max_rows_per_file - self._current_rows)
+            cap = self._spec.max_rows_per_file
+            room = group.num_rows - offset if cap is None else cap - self._current_rows
+            piece = group.slice(offset, room)
             self._writer.write_table(piece, row_group_size=piece.num_rows)
             self._current_rows += piece.num_rows
             offset += piece.num_rows
-            if self._current_rows >= self._spec.max_rows_per_file:
+            if cap is not None and self._current_rows >= cap:
                 self._close_file()
 
     def _open_file(self) -> None:

@@ -10,7 +10,7 @@ columns. Partition values are zero-padded strings.
 | root  | parquet                                | delta                        |
 |-------|----------------------------------------|------------------------------|
 | local | `LocalPartitionWriter` (folder swap)   | `DeltaPartitionWriter`       |
-| S3    | `ObjectStorePartitionWriter` (copy)    | `DeltaPartitionWriter`       |
+| S3    | `ObjectStorePartitionWriter` (1 file)  | `DeltaPartitionWriter`       |
 
 All of them stage in a work area and change nothing a reader sees until `commit`.
 """

@@ -19,7 +19,8 @@ from pipelines.storage.partitions import PartitionStore, S3Options
 from tests.storage.helpers import EXPORT, PARTITION, SCHEMA, rows
 
 CHILD_VERSION, CHILD_ROWS = "v2", 250
-# Small files and row groups, so that 250 rows make three files and several groups.
+# Small files and row groups: 250 rows make several groups, and three files on local disk
+# (S3 partitions are always one file).
 FILE_SPEC = ParquetFileSpec(row_group_rows=40, max_rows_per_file=100)
 
 

@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.storage.partitions import PartitionStore
+from pipelines.storage.partitions import CommittedPartition, PartitionStore
 
 SCHEMA = pa.schema(
     [
@@ -47,11 +47,14 @@ def read_visible(store: PartitionStore, under: str = EXPORT) -> pa.Table:
     return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
 
-def write_partition(store: PartitionStore, version: str, count: int) -> None:
+def write_partition(
+    store: PartitionStore, version: str, count: int, *, batch: int = 40
+) -> CommittedPartition:
+    """Export `count` rows of `version` into the partition, `batch` rows per write."""
     with store.writer(EXPORT, PARTITION, SCHEMA, sort_by="ts") as writer:
-        for start in range(0, count, 40):
-            writer.write(rows(version, min(40, count - start), start))
-        writer.commit({"run_id": version, "partition": dict(PARTITION)})
+        for start in range(0, count, batch):
+            writer.write(rows(version, min(batch, count - start), start))
+        return writer.commit({"run_id": version, "partition": dict(PARTITION)})
 
 
 def work_areas(store: PartitionStore) -> list[str]:
