@@ -65,10 +65,12 @@ def test_sdk_telemetry_round_trips_through_dagster_to_parquet(
 
     # The same files through DuckDB, with the Hive partition columns as strings.
     pattern = str(tmp_path / "out" / "records" / "**" / "*.parquet")
-    rows = duckdb.sql(
+    relation = duckdb.sql(
         f"SELECT trace_id, span_id, kind, start_timestamp, date, hour "
         f"FROM read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false)"
-    ).fetchall()
+    )
+    assert relation is not None  # only a statement that returns no rows gives None
+    rows = relation.fetchall()
     assert sorted((r[0], r[1], r[2], r[3]) for r in rows) == exported_keys
     assert {type(r[4]) for r in rows} == {str}
 

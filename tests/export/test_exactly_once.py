@@ -5,6 +5,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -47,8 +48,8 @@ def export_hours(client: QueryClient, root: Path, limit: int) -> list[int]:
     return costs
 
 
-def keys_of(table: object) -> list[tuple[object, ...]]:
-    return sorted(zip(*(table.column(c).to_pylist() for c in KEY), strict=True))  # type: ignore[attr-defined]
+def keys_of(table: pa.Table) -> list[tuple[object, ...]]:
+    return sorted(zip(*(table.column(c).to_pylist() for c in KEY), strict=True))
 
 
 @settings(
@@ -58,7 +59,9 @@ def keys_of(table: object) -> list[tuple[object, ...]]:
 )
 @given(data=datasets)
 def test_union_of_partitions_equals_the_server_exactly(
-    running_server: LocalLogfireServer, tmp_path_factory: pytest.TempPathFactory, data: tuple
+    running_server: LocalLogfireServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    data: tuple[list[int], list[tuple[int, int]]],
 ) -> None:
     single, burst_list = data
     server = running_server

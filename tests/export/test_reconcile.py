@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pipelines.export.reconcile import partition_states, settled_windows
 from pipelines.export.runner import PartitionExporter
-from pipelines.export.spec import parse_exports
+from pipelines.export.spec import ExportSpec, parse_exports
 from pipelines.export.window import TimeWindow
 from pipelines.query_api import QueryClient
 from pipelines.server.runner import LocalLogfireServer
@@ -16,7 +16,7 @@ NOW = datetime(2026, 11, 22, 1, 30, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
-def spec(**fields: object):  # type: ignore[no-untyped-def]
+def spec(**fields: object) -> ExportSpec:
     document = {"exports": {"records": {"table": "records", "start": "2026-11-01", **fields}}}
     return parse_exports(document).exports["records"]
 

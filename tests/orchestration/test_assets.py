@@ -13,6 +13,7 @@ from pipelines.orchestration.local_runs import materialize_partition
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
 from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.synthetic import generate_records
+from tests.orchestration.metadata import int_entry, path_entry, schema_entry, text_entry
 
 HOUR = datetime(2026, 12, 1, 13, tzinfo=UTC)
 PARTITION = "2026-12-01-13:00"
@@ -54,14 +55,16 @@ def test_a_partition_materializes_with_metadata_and_a_passing_check(
     assert result.success
 
     [event] = result.asset_materializations_for_node("records")
-    metadata = {key: value.value for key, value in event.metadata.items()}
+    metadata = event.metadata
     assert event.partition == PARTITION
-    assert metadata["dagster/row_count"] == expected == metadata["server_count"]
-    assert metadata["files"] == 1 and metadata["bytes"] > 0
-    assert metadata["requests"] >= 3  # a histogram and at least two chunks for 12,000 rows
-    assert metadata["window_start"] == "2026-12-01T13:00:00.000000Z"
-    assert str(metadata["dagster/uri"]).endswith("records/date=2026-12-01/hour=13")
-    assert len(metadata["dagster/column_schema"].columns) == 44
+    assert int_entry(metadata, "dagster/row_count") == expected
+    assert int_entry(metadata, "server_count") == expected
+    assert int_entry(metadata, "files") == 1 and int_entry(metadata, "bytes") > 0
+    # A histogram and at least two chunks for 12,000 rows.
+    assert int_entry(metadata, "requests") >= 3
+    assert text_entry(metadata, "window_start") == "2026-12-01T13:00:00.000000Z"
+    assert path_entry(metadata, "dagster/uri").endswith("records/date=2026-12-01/hour=13")
+    assert len(schema_entry(metadata, "dagster/column_schema").columns) == 44
 
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == ROW_COUNT_CHECK and check.passed

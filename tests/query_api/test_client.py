@@ -3,12 +3,14 @@
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypedDict, Unpack
 
 import httpx
 import pyarrow as pa
 import pytest
 
 from pipelines.query_api import (
+    ApiVersion,
     InvalidRequestError,
     InvalidTokenError,
     QueryClient,
@@ -33,8 +35,17 @@ def arrow_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of `QueryClient` that the tests set (the transport is the mock)."""
+
+    base_url: str | None
+    api_version: ApiVersion
+    timeout: httpx.Timeout
+    retry: RetryPolicy | None
+
+
 def make_client(
-    handler: Callable[[httpx.Request], httpx.Response], **kwargs: object
+    handler: Callable[[httpx.Request], httpx.Response], **kwargs: Unpack[ClientOptions]
 ) -> tuple[QueryClient, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
@@ -42,8 +53,8 @@ def make_client(
         seen.append(request)
         return handler(request)
 
-    options: dict[str, object] = {"retry": FAST, **kwargs}
-    client = QueryClient(TOKEN, transport=httpx.MockTransport(record), **options)  # type: ignore[arg-type]
+    options: ClientOptions = {"retry": FAST, **kwargs}
+    client = QueryClient(TOKEN, transport=httpx.MockTransport(record), **options)
     return client, seen
 
 

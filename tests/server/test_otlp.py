@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 
 from pipelines.server import LocalLogfireServer
 
@@ -128,9 +128,15 @@ def test_json_traces_become_records_with_logfire_columns(server: LocalLogfireSer
 def test_protobuf_gzip_and_bearer_are_accepted(server: LocalLogfireServer) -> None:
     request = ExportLogsServiceRequest()
     scope_logs = request.resource_logs.add().scope_logs.add()
-    for severity, text in ((1, "trace"), (5, "debug"), (17, "error"), (21, "fatal")):
+    severities = (
+        (SeverityNumber.SEVERITY_NUMBER_TRACE, "trace"),
+        (SeverityNumber.SEVERITY_NUMBER_DEBUG, "debug"),
+        (SeverityNumber.SEVERITY_NUMBER_ERROR, "error"),
+        (SeverityNumber.SEVERITY_NUMBER_FATAL, "fatal"),
+    )
+    for severity, text in severities:
         scope_logs.log_records.append(LogRecord(
-            time_unix_nano=NANOS, severity_number=severity,  # type: ignore[arg-type]
+            time_unix_nano=NANOS, severity_number=severity,
             body=AnyValue(string_value=f"{text} happened"),
             attributes=[KeyValue(key="user", value=AnyValue(int_value=3))],
         ))  # fmt: skip

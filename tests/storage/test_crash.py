@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from pipelines.storage.partitions import PartitionStore
+from pipelines.storage.partitions import OutputFormat, PartitionStore
 from tests.storage.conftest import StoreFactory, clear_s3fs_caches
 from tests.storage.crash_child import CHILD_ROWS, CHILD_VERSION, FILE_SPEC
 from tests.storage.helpers import EXPORT, PARTITION, SCHEMA, read_visible, rows, work_areas
@@ -26,7 +26,7 @@ OLD_ROWS, NEXT_ROWS = 150, 60
 # Unlike the others, this kill races `write_deltalake`: it may land before or after the commit.
 OLD_OR_NEW = "old or new"
 
-CASES = [
+CASES: list[tuple[str, OutputFormat, str, str]] = [
     ("local", "parquet", "writing", "old"),
     ("local", "parquet", "staged", "old"),
     ("local", "parquet", "old-moved-aside", "nothing"),
@@ -45,23 +45,24 @@ CASES = [
 ]
 
 
-def export(store: PartitionStore, format: str, version: str, count: int) -> None:
+def export(store: PartitionStore, format: OutputFormat, version: str, count: int) -> None:
     with store.writer(EXPORT, PARTITION, SCHEMA, format=format, sort_by="ts") as writer:
         for start in range(0, count, 50):
             writer.write(rows(version, min(50, count - start), start))
         writer.commit({"run_id": version, "partition": dict(PARTITION)})
 
 
-def reader_view(store: PartitionStore, format: str) -> pa.Table:
+def reader_view(store: PartitionStore, format: OutputFormat) -> pa.Table:
     """The rows a reader gets: every visible file read whole, or the Delta table's version."""
     clear_s3fs_caches()
     if format == "parquet":
         return read_visible(store)
-    options = None if store.is_local else {**FAKE_CREDENTIALS, **store.delta_storage_options()}
+    storage = store.delta_storage_options()  # None for a local root
+    options = None if storage is None else {**FAKE_CREDENTIALS, **storage}
     return DeltaTable(store.table_uri(EXPORT), storage_options=options).to_pyarrow_table()
 
 
-def what_a_reader_sees(store: PartitionStore, format: str) -> tuple[str, bool]:
+def what_a_reader_sees(store: PartitionStore, format: OutputFormat) -> tuple[str, bool]:
     """The partition's state as a reader sees it, and whether it has a commit record."""
     table = reader_view(store, format)
     versions = set(table.column("version").to_pylist())
@@ -92,7 +93,7 @@ def spool_leftovers() -> list[Path]:
     ids=[f"{b}-{f}-{s}" for b, f, s, _ in CASES],
 )
 def test_a_killed_export_leaves_old_nothing_or_new_and_the_next_run_completes(
-    make_store: StoreFactory, backend: str, format: str, step: str, expected: str
+    make_store: StoreFactory, backend: str, format: OutputFormat, step: str, expected: str
 ) -> None:
     store = make_store(FILE_SPEC)
     export(store, format, "v1", OLD_ROWS)

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.storage import commit, local_commit
+from pipelines.storage import commit
 from pipelines.storage.files import ParquetFileSpec, SchemaMismatchError
 from pipelines.storage.partitions import PartitionStore, StorageError, read_partition
 from tests.storage.conftest import StoreFactory
@@ -195,7 +195,7 @@ def test_a_failed_swap_puts_the_previous_version_back(
             raise OSError("disk says no")
         real_rename(source, target)
 
-    monkeypatch.setattr(local_commit.os, "rename", failing_rename)
+    monkeypatch.setattr(os, "rename", failing_rename)
     with pytest.raises(StorageError, match=r"could not commit partition .*disk says no"):
         write_partition(store, "v2", 7)
     assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
