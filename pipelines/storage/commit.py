@@ -83,6 +83,11 @@ class PartitionLocation:
         """`<root>/_staging/<export>/date=...hour=HH.<kind>-<token>`: one per attempt."""
         return f"{self.staging_parent}/{self._flat}.{kind}-{token}"
 
+    @property
+    def work_area_prefix(self) -> str:
+        """What the names of all this partition's work areas start with."""
+        return f"{self.staging_parent}/{self._flat}."
+
     def leftover_work_areas(self, kinds: Sequence[str]) -> list[str]:
         """Work areas of this partition that earlier attempts left behind (crashes)."""
         self.fs.invalidate_cache(self.staging_parent)

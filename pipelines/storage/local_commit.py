@@ -15,6 +15,7 @@ partial file; between the two renames (microseconds) it sees no files for the pa
 This protects against a killed process, not a power cut: nothing is fsynced.
 """
 
+import logging
 import os
 from typing import Any
 
@@ -28,6 +29,8 @@ from pipelines.storage.commit import (
     reached,
 )
 from pipelines.storage.files import ParquetFileSpec, RollingParquetWriter, WrittenFile
+
+logger = logging.getLogger(__name__)
 
 NEW, OLD = "new", "old"
 
@@ -69,8 +72,12 @@ class LocalPartitionWriter(StagedPartitionWriter):
                 os.rename(self._old, final)
             raise
         reached("swapped")
-        if os.path.exists(self._old):
-            self.location.fs.rm(self._old, recursive=True)
+        try:
+            if os.path.exists(self._old):
+                self.location.fs.rm(self._old, recursive=True)
+        except OSError as exc:
+            # The new version is in place; the next attempt removes what is left.
+            logger.warning("committed %s but could not clean up: %s", self.location.uri, exc)
         return files
 
     def _discard_stage(self) -> None:

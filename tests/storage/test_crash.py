@@ -33,6 +33,7 @@ CASES: list[tuple[str, OutputFormat, str, str]] = [
     ("local", "parquet", "swapped", "new"),
     ("s3", "parquet", "writing", "old"),
     ("s3", "parquet", "staged", "old"),
+    ("s3", "parquet", "old-saved", "old"),
     ("s3", "parquet", "old-deleted", "nothing"),
     ("s3", "parquet", "file-placed", "new"),
     ("s3", "parquet", "manifest-written", "new"),

@@ -157,6 +157,7 @@ def test_what_a_reader_sees_at_each_step_of_a_replace(
         assert seen == {
             "files-written": (["v1"], 150),
             "staged": (["v1"], 150),
+            "old-saved": (["v1"], 150),
             "old-deleted": ([], 0),
             "file-placed": (["v2"], 250),
             "manifest-written": (["v2"], 250),
