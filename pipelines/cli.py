@@ -102,6 +102,9 @@ def demo_command(
 ) -> None:
     """Run the whole pipeline on real telemetry against a local server; no token needed."""
     console = Console()
+    with user_errors():
+        # The same resource as the demo's runs: a bad --out fails here, not once per hour.
+        ParquetStorageResource(root=str(out)).store().check_writable()
     with user_errors(), console.status("Sending telemetry and exporting every hour..."):
         report = run_demo(out, dagster_home)
     console.print(demo_table(report))
@@ -146,9 +149,12 @@ def backfill_command(
     console = Console()
     if len(keys) < len(wanted):
         console.print(f"skipping {len(wanted) - len(keys)} partitions that do not exist yet")
-    # One request first: a bad token or an unreachable API fails here, once, not per run.
-    with user_errors(), LogfireQueryResource().client() as client:
-        client.read_token_info()
+    # Checked once here, not once per run: an unusable output root (a missing folder or
+    # bucket, no credentials), then a bad token or an unreachable API.
+    with user_errors():
+        ParquetStorageResource().store().check_writable()
+        with LogfireQueryResource().client() as client:
+            client.read_token_info()
     instance = prepare_dagster_home(dagster_home)
     failed = 0
     for key in keys:

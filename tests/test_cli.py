@@ -1,5 +1,6 @@
 """The `logfire-export` commands that drive exports (`serve` is tested with the server)."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.synthetic import generate_records
+from tests.storage.conftest import clear_s3fs_caches
+from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint
 
 DAY = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -131,3 +134,57 @@ def test_backfill_skips_partitions_that_do_not_exist_yet(project: Path) -> None:
     )
     assert future.exit_code != 0
     assert "no partitions of 'daily_records'" in future.output
+
+
+def test_backfill_to_a_missing_local_folder_stops_before_any_run(
+    project: Path, server: LocalLogfireServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project / "missing" / "out"
+    monkeypatch.setenv("LOGFIRE_EXPORT_STORAGE_ROOT", str(root))
+    result = CliRunner().invoke(
+        app, ["backfill", "daily_records", "--from", "2026-12-01", "--to", "2026-12-03"]
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: output root '{root}' does not exist, and neither does its parent {root.parent}"
+    ]
+    assert len(server.query_log) == 0
+    assert not (project / "missing").exists()
+    assert not (project / "dagster_home").exists()  # no run was started
+
+
+@pytest.fixture
+def s3_settings(s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The moto endpoint in the settings, fake credentials in the environment."""
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LOGFIRE_EXPORT_S3_ENDPOINT_URL", s3_endpoint.url)
+    clear_s3fs_caches()
+    yield
+    clear_s3fs_caches()
+
+
+def test_backfill_to_a_missing_bucket_stops_before_any_run(
+    project: Path, server: LocalLogfireServer, s3_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGFIRE_EXPORT_STORAGE_ROOT", "s3://no-such-bucket/logfire")
+    result = CliRunner().invoke(
+        app, ["backfill", "daily_records", "--from", "2026-12-01", "--to", "2026-12-03"]
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: output root 's3://no-such-bucket/logfire' is not writable: "
+        "The specified bucket does not exist"
+    ]
+    assert len(server.query_log) == 0
+    assert not (project / "dagster_home").exists()
+
+
+def test_demo_to_a_missing_folder_stops_before_starting(project: Path) -> None:
+    out = project / "missing" / "out"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: output root '{out}' does not exist, and neither does its parent {out.parent}"
+    ]
+    assert not (project / "dagster_home").exists()

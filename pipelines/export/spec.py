@@ -26,6 +26,7 @@ import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.export.yaml_loader import parse_yaml
 from pipelines.schemas import TableDefinition, table_definitions
 
 EXPORT_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -166,6 +167,17 @@ class ScheduleConfig(BaseModel):
     cron: str = "30 0 * * *"
     enabled: bool = True
 
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, cron: str) -> str:
+        # The common slip; Dagster checks the fields' values when it builds the schedule.
+        if len(cron.split()) != 5:
+            raise ValueError(
+                f"{cron!r} is not a cron schedule: it needs five fields "
+                "(minute hour day-of-month month day-of-week), e.g. '30 0 * * *'"
+            )
+        return cron
+
 
 class ExportsConfig(BaseModel):
     """The whole exports file."""
@@ -245,7 +257,7 @@ def parse_exports(document: Any, *, source: str = "exports configuration") -> Ex
 def load_exports(path: Path) -> ExportsConfig:
     """Read and validate an exports file."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = parse_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExportConfigError(
             f"exports file {path} does not exist; set LOGFIRE_EXPORT_CONFIG_FILE or run from "

@@ -10,10 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster_shared.error import SerializableErrorInfo
 
 # A folder in the working directory, so that `dagster dev` run there can find the runs.
 DEFAULT_DAGSTER_HOME = Path(".dagster_home")
 DAGSTER_INSTANCE_TEMPLATE = Path("config/dagster.yaml")
+
+# Exceptions defined in this project: their qualified names start with the package's.
+PROJECT_PACKAGE = __name__.split(".", 1)[0] + "."
+DAGSTER_PACKAGES = ("dagster.", "dagster_shared.")
 
 
 def job_name(export: str) -> str:
@@ -46,18 +51,53 @@ def failure_message(result: ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure or event.is_run_failure:
             error = getattr(event.event_specific_data, "error", None)
-            if error is not None:
-                # Dagster wraps the asset's exception; its cause holds the export's message.
-                causes = [error, *iter_causes(error)]
-                return str(causes[-1].message).strip()
+            if isinstance(error, SerializableErrorInfo):
+                return error_message(error)
     return "the run failed; see its logs in the Dagster UI"
 
 
-def iter_causes(error: object) -> Iterator[object]:
-    cause = getattr(error, "cause", None)
-    while cause is not None:
-        yield cause
-        cause = getattr(cause, "cause", None)
+def error_message(error: SerializableErrorInfo) -> str:
+    """The most useful message in an error's chain of causes.
+
+    Dagster wraps what the asset raised (`DagsterExecutionStepExecutionError`, "Error occurred
+    while executing op ...") with that exception as the cause, and ours often wrap a library's
+    (`StorageError` around botocore's `NoSuchBucket`). The first of our own exceptions says
+    what failed and where (the root, the export, the window), which the raw cause beneath it
+    does not; it is shown without its class name. Failing that, the first exception that is
+    not Dagster's, with its class name, which a library's bare message needs ("Unable to
+    locate credentials" alone does not say it is botocore talking).
+    """
+    chain = [error, *iter_causes(error)]
+    for link in chain:
+        name, text = _split_message(link)
+        if name.startswith(PROJECT_PACKAGE):
+            return text or name
+    for link in chain:
+        name, _ = _split_message(link)
+        if not name.startswith(DAGSTER_PACKAGES):
+            return link.message.strip()
+    return error.message.strip()
+
+
+def _split_message(error: SerializableErrorInfo) -> tuple[str, str]:
+    """(qualified class name, text) of one error: Dagster keeps the line Python prints,
+    `module.Class: text` (`format_exception_only`), and only the bare class name besides."""
+    message = error.message.strip()
+    name, separator, text = message.partition(": ")
+    if not separator and error.cls_name and message.endswith(error.cls_name):
+        return message, ""  # an exception without a message
+    if not error.cls_name or not name.endswith(error.cls_name):
+        return "", message
+    return name, text.strip()
+
+
+def iter_causes(error: SerializableErrorInfo) -> Iterator[SerializableErrorInfo]:
+    """The errors beneath `error`: each one's explicit cause (`raise ... from`), else the
+    exception it was raised while handling."""
+    below = error.cause or error.context
+    while below is not None:
+        yield below
+        below = below.cause or below.context
 
 
 def prepare_dagster_home(dagster_home: Path) -> DagsterInstance:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dagster import (
+    DagsterInvalidDefinitionError,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleDefinition,
@@ -13,7 +14,7 @@ from dagster import (
     schedule,
 )
 
-from pipelines.export.spec import ExportSpec, ScheduleConfig
+from pipelines.export.spec import ExportConfigError, ExportSpec, ScheduleConfig
 from pipelines.orchestration.assets import REASON_TAG
 
 if TYPE_CHECKING:
@@ -56,16 +57,6 @@ def build_nightly_schedule(
     job: "UnresolvedAssetJobDefinition",
     config: ScheduleConfig,
 ) -> ScheduleDefinition:
-    @schedule(
-        name=f"{spec.name}_nightly",
-        cron_schedule=config.cron,
-        execution_timezone="UTC",
-        job=job,
-        default_status=(
-            DefaultScheduleStatus.RUNNING if config.enabled else DefaultScheduleStatus.STOPPED
-        ),
-        description=f"Exports the partitions of {spec.name!r} that settled in the last day (UTC).",
-    )
     def nightly(context: ScheduleEvaluationContext) -> list[RunRequest]:
         now = context.scheduled_execution_time or datetime.now(UTC)
         keys = newly_settled_keys(partitions_def, now, spec.effective_settle_delay)
@@ -76,4 +67,20 @@ def build_nightly_schedule(
             for key in keys
         ]
 
-    return nightly
+    decorate = schedule(
+        name=f"{spec.name}_nightly",
+        cron_schedule=config.cron,
+        execution_timezone="UTC",
+        job=job,
+        default_status=(
+            DefaultScheduleStatus.RUNNING if config.enabled else DefaultScheduleStatus.STOPPED
+        ),
+        description=f"Exports the partitions of {spec.name!r} that settled in the last day (UTC).",
+    )
+    try:
+        return decorate(nightly)
+    except DagsterInvalidDefinitionError as exc:
+        # Five fields can still hold values Dagster refuses (a minute of 61, February 30).
+        raise ExportConfigError(
+            f"schedule.cron: {config.cron!r} is not a cron schedule Dagster accepts: {exc}"
+        ) from exc

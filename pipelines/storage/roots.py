@@ -5,6 +5,7 @@ shared config and credentials files or `AWS_PROFILE`, container and instance rol
 `endpoint_url` points it at an S3-compatible store (MinIO, R2, Ceph).
 """
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -53,17 +54,27 @@ def open_root(root: str, s3: S3Options) -> tuple[AbstractFileSystem, str]:
 
 
 def check_writable(fs: AbstractFileSystem, root: str, uri: str) -> None:
-    """Prove that files can be written under `root`, or fail naming it.
+    """Prove that a partition can be committed under `root`, or fail naming it.
+
+    A commit writes, lists, reads (a server-side copy reads its source) and deletes in bulk,
+    so the probe does each once: write an object, find it in the root's listing, read it
+    back, delete it and make sure it is gone (s3fs passes over a key that DeleteObjects
+    refused). Six requests on S3.
 
     A local root is created if its parent folder exists (so `data` works out of the box); a
     deeper missing path is more likely a typo than a wish. An S3 root needs its bucket.
     """
-    errors: tuple[type[Exception], ...] = (OSError,)
+    # StorageError: a check below failed, and the probe may need removing.
+    errors: tuple[type[Exception], ...] = (OSError, StorageError)
     if not isinstance(fs, LocalFileSystem):
         # Missing credentials are a botocore error, not an OSError.
         from botocore.exceptions import BotoCoreError
 
-        errors = (OSError, BotoCoreError)
+        errors = (OSError, StorageError, BotoCoreError)
+    token = secrets.token_hex(4)
+    probe = f"{root}/.write-probe-{token}"
+    shown = f"{uri.rstrip('/')}/.write-probe-{token}"  # as the user spells the root
+    step = "write to it"
     try:
         if isinstance(fs, LocalFileSystem) and not os.path.isdir(root):
             parent = os.path.dirname(root)
@@ -72,14 +83,38 @@ def check_writable(fs: AbstractFileSystem, root: str, uri: str) -> None:
                     f"output root {uri!r} does not exist, and neither does its parent {parent}"
                 )
             os.mkdir(root)
-        probe = f"{root}/.write-probe-{secrets.token_hex(4)}"
-        fs.pipe_file(probe, b"")
+        fs.pipe_file(probe, token.encode())
+        step = "list it"
+        fs.invalidate_cache(root)
+        if probe not in fs.ls(root, detail=False):
+            raise StorageError(f"output root {uri!r}: the probe {shown} is not in its listing")
+        step = "read a file back from it"
+        if fs.cat_file(probe) != token.encode():
+            raise StorageError(f"output root {uri!r}: the probe {shown} read back different bytes")
+        step = "delete a file from it"
         fs.rm(probe)
+        fs.invalidate_cache(probe)
+        if fs.exists(probe):
+            raise StorageError(
+                f"output root {uri!r}: the probe {shown} is still there after deleting it"
+            )
     except errors as exc:
+        if step != "write to it":
+            _remove_quietly(fs, probe)
+        if isinstance(exc, StorageError):
+            raise
         hint = ""
         if not isinstance(exc, OSError):
             hint = " (S3 credentials come from the AWS chain: environment, profile or role)"
-        raise StorageError(f"output root {uri!r} is not writable: {exc}{hint}") from exc
+        if step == "write to it":
+            raise StorageError(f"output root {uri!r} is not writable: {exc}{hint}") from exc
+        raise StorageError(f"output root {uri!r}: could not {step}: {exc}{hint}") from exc
+
+
+def _remove_quietly(fs: AbstractFileSystem, probe: str) -> None:
+    # The root already failed; a probe left behind is harmless (hidden, not `*.parquet`).
+    with contextlib.suppress(Exception):
+        fs.rm(probe)
 
 
 def delta_storage_options(fs: AbstractFileSystem, s3: S3Options) -> dict[str, str] | None:

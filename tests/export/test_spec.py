@@ -68,6 +68,11 @@ def test_columns_narrow_the_schema_in_table_order() -> None:
             id="cursor",
         ),
         pytest.param(export(settle_delay=-5), "settle_delay cannot be negative", id="settle"),
+        pytest.param(
+            {"exports": {}, "schedule": {"cron": "30 0 * *"}},
+            "schedule.cron: '30 0 * *' is not a cron schedule: it needs five fields",
+            id="cron",
+        ),
     ],
 )
 def test_invalid_configs_name_what_is_wrong(document: object, expected: str) -> None:
@@ -129,3 +134,27 @@ def test_a_filter_must_be_one_self_contained_expression(where: str, problem: str
 )
 def test_valid_filters_pass(where: str) -> None:
     assert parse_exports(export(where=where)).exports["errors"].where == where
+
+
+def test_an_impossible_date_names_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "exports.yaml"
+    path.write_text("exports:\n  records: {table: records, start: 2026-13-01}\n")
+    with pytest.raises(ExportConfigError, match=r"exports\.records\.start: .*month"):
+        load_exports(path)
+
+
+def test_dates_in_the_file_are_read_as_dates(tmp_path: Path) -> None:
+    path = tmp_path / "exports.yaml"
+    path.write_text("exports:\n  records: {table: records, start: 2026-11-01}\n")
+    assert load_exports(path).exports["records"].start.isoformat() == "2026-11-01"
+
+
+def test_an_export_declared_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "exports.yaml"
+    path.write_text(
+        "exports:\n"
+        "  records: {table: records, start: 2026-11-01}\n"
+        "  records: {table: metrics, start: 2026-11-01}\n"
+    )
+    with pytest.raises(ExportConfigError, match=r"duplicate key 'records'[\s\S]*line 3"):
+        load_exports(path)

@@ -1,12 +1,13 @@
 """The export assets in a real Dagster instance against the real local server."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, build_schedule_context
 
-from pipelines.export.spec import ExportsConfig, parse_exports
+from pipelines.export.spec import ExportConfigError, ExportsConfig, parse_exports
 from pipelines.orchestration.assets import ROW_COUNT_CHECK
 from pipelines.orchestration.build import build_definitions
 from pipelines.orchestration.local_runs import materialize_partition
@@ -184,3 +185,16 @@ def test_without_a_settle_delay_the_0030_tick_exports_exactly_yesterday() -> Non
     assert [r.partition_key for r in requests or []] == [
         f"2026-12-01-{hour:02d}:00" for hour in range(24)
     ]
+
+
+@pytest.mark.parametrize("cron", ["61 0 * * *", "0 0 30 2 *"])
+def test_a_cron_dagster_refuses_is_a_config_error_naming_the_key(cron: str) -> None:
+    config = parse_exports(
+        {
+            "exports": {"records": {"table": "records", "start": "2026-11-01"}},
+            "schedule": {"cron": cron},
+        }
+    )
+    expected = re.escape(f"schedule.cron: '{cron}' is not a cron schedule Dagster accepts")
+    with pytest.raises(ExportConfigError, match=expected):
+        build_definitions(config)

@@ -1,10 +1,13 @@
 """Bad output roots fail early, naming the root, and leave nothing behind."""
 
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.orchestration.resources import ParquetStorageResource
+from pipelines.storage import roots
 from pipelines.storage.partitions import PartitionStore, S3Options, StorageError
 from tests.storage.conftest import clear_s3fs_caches
 from tests.storage.s3_server import S3Endpoint
@@ -66,3 +69,43 @@ def test_the_resource_takes_s3_settings_from_the_environment(
         f"s3://{s3_bucket}/exports/records/date=2026-12-01"
     )
     assert store.fs.ls(s3_bucket) == []  # the probe is gone
+
+
+def denied(*args: object, **kwargs: object) -> NoReturn:
+    raise PermissionError("Access Denied")
+
+
+@pytest.mark.parametrize(
+    ("method", "step"), [("ls", "list it"), ("cat_file", "read a file back from it")]
+)
+def test_a_root_that_cannot_be_listed_or_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, step: str
+) -> None:
+    # A commit lists the partition and copies server-side (which reads the staged object).
+    fs = LocalFileSystem(skip_instance_cache=True)
+    monkeypatch.setattr(fs, method, denied)
+    root = str(tmp_path / "out")
+    with pytest.raises(StorageError, match=f"output root '{root}': could not {step}: Access"):
+        roots.check_writable(fs, root, root)
+    assert list((tmp_path / "out").iterdir()) == []  # the probe was removed all the same
+
+
+def test_a_probe_missing_from_the_listing_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fs = LocalFileSystem(skip_instance_cache=True)
+    monkeypatch.setattr(fs, "ls", lambda *args, **kwargs: [])
+    root = str(tmp_path / "out")
+    with pytest.raises(StorageError, match=r"the probe .*/out/\.write-probe-\w+ is not in its"):
+        roots.check_writable(fs, root, root)
+
+
+def test_a_delete_refused_without_an_error_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DeleteObjects answers 200 and lists refused keys apart; s3fs passes over them.
+    fs = LocalFileSystem(skip_instance_cache=True)
+    monkeypatch.setattr(fs, "rm", lambda *args, **kwargs: None)
+    root = str(tmp_path / "out")
+    with pytest.raises(StorageError, match=r"probe .*\.write-probe-\w+ is still there after del"):
+        roots.check_writable(fs, root, root)
