@@ -39,7 +39,9 @@ def demo_table(report: DemoReport) -> Table:
 def demo_epilogue(report: DemoReport) -> str:
     pattern = f"{report.out}/records/**/*.parquet"
     read_back = (
-        f"import polars as pl; print(pl.scan_parquet('{pattern}', hive_partitioning=True)"
+        # The partition columns are strings; unguided, Polars makes them a date and an int.
+        f"import polars as pl; print(pl.scan_parquet('{pattern}', hive_partitioning=True, "
+        "hive_schema={'date': pl.String, 'hour': pl.String})"
         ".group_by('date', 'hour').len().sort('date', 'hour').collect())"
     )
     return f"""
