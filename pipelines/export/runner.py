@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +36,8 @@ from pipelines.storage.partitions import (
 
 logger = logging.getLogger(__name__)
 
+# The run tag that lets a run replace a partition with fewer rows than it holds.
+ALLOW_FEWER_ROWS_TAG = "logfire_export/allow_fewer_rows"
 # A progress line every this many chunks (about 100,000 rows).
 PROGRESS_EVERY = 10
 # A chunk that still times out after the client's retries is split in two, down to this.
@@ -67,6 +70,8 @@ class PartitionResult:
     retries: int
     throttled: int
     duration_s: float
+    # The rows the partition held before this export replaced it (None: never exported).
+    previous_rows: int | None = None
 
     @property
     def bytes(self) -> int:
@@ -80,6 +85,32 @@ class _Progress:
     chunks: int = 0
     splits: int = 0
     rows: int = 0
+
+
+class FewerRowsError(ValueError):
+    """The server now has fewer rows for a partition than the export holds."""
+
+
+def _refuse_fewer_rows(previous: dict[str, Any] | None, query: str, rows: int) -> None:
+    """Refuse to replace a partition with fewer rows than the same query exported before.
+
+    Logfire only ever adds rows to a window (late data); fewer rows for the same query mean
+    that the server dropped some, past its retention most likely (30 days on some plans).
+    This export exists to keep telemetry beyond that retention, so an ordinary re-run or
+    backfill must not overwrite the archived rows with what is left. A changed export (other
+    columns or filter) writes a different query, and may shrink a partition freely.
+    """
+    if previous is None or previous.get("query") != query:
+        return
+    kept = int(previous.get("rows", 0))
+    if rows < kept:
+        raise FewerRowsError(
+            f"the server now has {rows} rows for this window, but the partition holds {kept} "
+            f"from run {previous.get('run_id')} (written {previous.get('written_at')}); "
+            "replacing it would lose rows Logfire no longer returns (past its retention?), so "
+            f"it was left as it is. To replace it anyway, run with the tag "
+            f"{ALLOW_FEWER_ROWS_TAG}=true"
+        )
 
 
 def partition_values(spec: ExportSpec, window: TimeWindow) -> PartitionValues:
@@ -112,19 +143,33 @@ class PartitionExporter:
         self.limit = limit
         self.log = log
 
-    def export(self, spec: ExportSpec, window: TimeWindow, *, run_id: str) -> PartitionResult:
+    def export(
+        self,
+        spec: ExportSpec,
+        window: TimeWindow,
+        *,
+        run_id: str,
+        allow_fewer_rows: bool = False,
+    ) -> PartitionResult:
         """Replace the partition for `window` with every row the server holds for it.
 
-        On any failure nothing of this attempt is visible: the previous contents stay.
+        On any failure nothing of this attempt is visible: the previous contents stay. A
+        partition is not replaced by fewer rows than the same query exported before (see
+        `fewer_rows_problem`) unless `allow_fewer_rows`.
         """
         started = time.monotonic()
         before = self.client.stats.snapshot()
         queries = ExportQueries(spec)
         partition = partition_values(spec, window)
+        query = queries.rows(window.start, window.end)
         try:
+            previous = self.store.read_manifest(spec.name, partition, format=spec.format)
+            kept = None if allow_fewer_rows else previous
             planner = self._planner(queries)
             chunks = planner.plan(window.start, window.end)
             planned_rows = sum(chunk.expected_rows for chunk in chunks)
+            # Checked before any row is fetched, and again before the commit.
+            _refuse_fewer_rows(kept, query, planned_rows)
             progress = _Progress()
             with self.store.writer(
                 spec.name,
@@ -152,6 +197,7 @@ class PartitionExporter:
                             len(chunks),
                             progress.rows,
                         )
+                _refuse_fewer_rows(kept, query, progress.rows)
                 after = self.client.stats.snapshot()
                 committed = writer.commit(
                     {
@@ -165,10 +211,12 @@ class PartitionExporter:
                         "requests": after["requests"] - before["requests"],
                         "schema_fingerprint": schema_fingerprint(spec.arrow_schema),
                         "run_id": run_id,
-                        "query": queries.rows(window.start, window.end),
+                        "query": query,
                         "written_at": iso_utc(datetime.now(UTC)),
                     }
                 )
+        except FewerRowsError as exc:
+            raise ExportError(spec.name, window, str(exc)) from None
         except QueryFailedError as exc:
             raise ExportError(spec.name, window, _with_filter_hint(spec, exc)) from exc
         except (LogfireQueryError, StorageError, SchemaMismatchError, OSError) as exc:
@@ -186,6 +234,7 @@ class PartitionExporter:
             retries=after["retries"] - before["retries"],
             throttled=after["throttled"] - before["throttled"],
             duration_s=round(time.monotonic() - started, 3),
+            previous_rows=None if previous is None else int(previous["rows"]),
         )
 
     def plan(self, spec: ExportSpec, window: TimeWindow) -> list[Chunk]:

@@ -273,3 +273,45 @@ def test_a_chunk_that_keeps_timing_out_is_split(
     result = PartitionExporter(client, store).export(spec, WINDOW, run_id="t")
     assert result.splits == 1 and result.retries == FAST_RETRIES.max_attempts - 1
     assert_exactly_once(exported(store, spec, WINDOW), server_rows(server, spec, WINDOW))
+
+
+def test_fewer_rows_for_the_same_query_leave_the_partition_as_it_is(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    """What Logfire's retention does to an archived day must not reach the archive."""
+    load(server, spread(300))
+    store, spec, _ = run(server, client, tmp_path)
+    server.reset()  # the server forgot the window's rows (as retention would)
+    load(server, spread(120))
+    before = client.stats.snapshot()["requests"]
+    with pytest.raises(ExportError, match=r"now has 120 rows .* holds 300 from run test"):
+        PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
+    # Only the planning histogram was sent: no row was fetched for nothing.
+    assert client.stats.snapshot()["requests"] - before == 1
+    assert exported(store, spec, WINDOW).num_rows == 300
+    manifest = store.read_manifest(spec.name, partition_values(spec, WINDOW), format="parquet")
+    assert manifest is not None and manifest["run_id"] == "test"
+
+
+def test_fewer_rows_replace_the_partition_when_allowed(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(300))
+    store, spec, _ = run(server, client, tmp_path)
+    server.reset()
+    load(server, spread(120))
+    exporter = PartitionExporter(client, store)
+    result = exporter.export(spec, WINDOW, run_id="second", allow_fewer_rows=True)
+    assert (result.rows, result.previous_rows) == (120, 300)
+    assert exported(store, spec, WINDOW).num_rows == 120
+
+
+def test_a_changed_export_may_shrink_its_partitions(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(300))
+    store, _, _ = run(server, client, tmp_path)
+    narrower = records_spec(where="is_exception")
+    result = PartitionExporter(client, store).export(narrower, WINDOW, run_id="narrower")
+    assert result.rows < 300 and result.previous_rows == 300
+    assert exported(store, narrower, WINDOW).num_rows == result.rows
