@@ -135,6 +135,7 @@ class QueryClient:
         parse_api_version(api_version)
         self.region = token_region(read_token)
         self.region_from_prefix = has_region_prefix(read_token)
+        self.base_url_given = base_url is not None
         self.base_url = (base_url or base_url_for_token(read_token)).rstrip("/")
         self.api_version: ApiVersion = api_version
         self.retry = retry or RetryPolicy()
@@ -338,16 +339,19 @@ class QueryClient:
                 url=url,
             )
         if status in (401, 403):
-            region = (
-                f"The token's prefix points to the {self.region!r} region"
-                if self.region_from_prefix
-                else "The token has no region prefix (pylf_v1_<region>_...), so the US host "
-                "is assumed"
-            )
+            if self.base_url_given:
+                host = "The base URL was set explicitly (not taken from the token)"
+            elif self.region_from_prefix:
+                host = f"The token's prefix points to the {self.region!r} region"
+            else:
+                host = (
+                    "The token has no region prefix (pylf_v1_<region>_...), so the US host "
+                    "is assumed"
+                )
             return InvalidTokenError(
                 f"Logfire refused the read token ({status}: {message}) at {self.base_url}. "
-                f"{region}; check that it is a read token (not a write token) for a project "
-                "in that region, or set the base URL for the region the project lives in.",
+                f"{host}; check that it is a read token (not a write token) for a project "
+                "on that host, or set the base URL for the region the project lives in.",
                 status_code=status,
                 url=url,
             )

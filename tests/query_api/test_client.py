@@ -234,11 +234,20 @@ def test_an_unreachable_server_is_named_after_the_retries() -> None:
 def test_a_token_without_region_prefix_says_so() -> None:
     client = QueryClient(
         "garbage",
-        base_url="http://logfire.test",
         transport=httpx.MockTransport(lambda r: httpx.Response(401, json={"detail": "x"})),
     )
-    with pytest.raises(InvalidTokenError, match="no region prefix"):
+    with pytest.raises(InvalidTokenError, match=r"no region prefix.*US host is assumed"):
         client.read_token_info()
+
+
+def test_a_refused_token_at_an_explicit_base_url_blames_no_region() -> None:
+    client, _ = make_client(
+        lambda r: httpx.Response(401, json={"detail": "x"}), base_url="http://logfire.test"
+    )
+    with pytest.raises(InvalidTokenError, match="base URL was set explicitly") as info:
+        client.read_token_info()
+    assert "http://logfire.test" in str(info.value)
+    assert "prefix points" not in str(info.value)
 
 
 def test_a_stream_cut_at_a_batch_boundary_is_not_trusted() -> None:
