@@ -1,18 +1,19 @@
-"""The commit of a partition on local disk: a directory swap by two renames.
+"""The commit of a partition on local disk: a directory swap.
 
 The new version is staged in `<root>/_staging/<export>/<partition>.new-<token>/`. Its files
 are written under in-progress names and renamed to their final names once complete, the
-manifest is written last, and then:
+manifest is written last, and then the staged folder takes the partition folder's place:
 
-1. the partition's folder (if any) is renamed to `<partition>.old-<token>` in the staging
-   area, out of the export's folder;
-2. the staged folder is renamed to the partition's folder;
-3. the old folder is deleted.
+- where the kernel can (Linux), in one atomic exchange of the two folders (`exchange.py`):
+  a reader globbing `<root>/<export>/**/*.parquet` sees the old files, then the new ones,
+  with no moment in between; the old version, now in the staging area, is deleted;
+- elsewhere, by two renames: the partition's folder to `<partition>.old-<token>` in the
+  staging area, then the staged folder to the partition's folder; between the two
+  (microseconds) a reader sees no files for the partition.
 
-Each rename is atomic, and both stay on the root's filesystem. A reader globbing
-`<root>/<export>/**/*.parquet` sees the old files or the new ones, never both and never a
-partial file; between the two renames (microseconds) it sees no files for the partition.
-This protects against a killed process, not a power cut: nothing is fsynced.
+Either way a reader never sees both versions or a partial file, and every rename stays on
+the root's filesystem. This protects against a killed process, not a power cut: nothing is
+fsynced.
 """
 
 import logging
@@ -28,6 +29,7 @@ from pipelines.storage.commit import (
     manifest_bytes,
     reached,
 )
+from pipelines.storage.exchange import exchange
 from pipelines.storage.files import ParquetFileSpec, RollingParquetWriter, WrittenFile
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,11 @@ class LocalPartitionWriter(StagedPartitionWriter):
         reached("staged")
         final = self.location.path
         os.makedirs(os.path.dirname(final), exist_ok=True)
+        if os.path.exists(final) and exchange(self.stage, final):
+            reached("swapped")
+            # The staged folder's name now holds the previous version.
+            self._remove_quietly(self.stage)
+            return files
         if os.path.exists(final):
             os.rename(final, self._old)
         reached("old-moved-aside")
@@ -72,13 +79,17 @@ class LocalPartitionWriter(StagedPartitionWriter):
                 os.rename(self._old, final)
             raise
         reached("swapped")
+        self._remove_quietly(self._old)
+        return files
+
+    def _remove_quietly(self, folder: str) -> None:
+        """Delete a replaced version; the commit is done, so a failure only warns."""
         try:
-            if os.path.exists(self._old):
-                self.location.fs.rm(self._old, recursive=True)
+            if os.path.exists(folder):
+                self.location.fs.rm(folder, recursive=True)
         except OSError as exc:
             # The new version is in place; the next attempt removes what is left.
             logger.warning("committed %s but could not clean up: %s", self.location.uri, exc)
-        return files
 
     def _discard_stage(self) -> None:
         if self.location.fs.exists(self.stage):

@@ -1,6 +1,6 @@
 """The process the crash tests kill: it writes one partition and SIGKILLs itself at a step.
 
-    python -m tests.storage.crash_child ROOT FORMAT STEP [--endpoint URL]
+    python -m tests.storage.crash_child ROOT FORMAT STEP [--endpoint URL] [--two-renames]
 
 STEP is a step that `pipelines.storage.commit.reached` marks, or one of the two this script
 marks itself: `writing` (half-way through the rows, with files closed and one open) and
@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 
-from pipelines.storage import commit
+from pipelines.storage import commit, exchange
 from pipelines.storage.files import ParquetFileSpec
 from pipelines.storage.partitions import PartitionStore, S3Options
 from tests.storage.helpers import EXPORT, PARTITION, SCHEMA, rows
@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("format", choices=["parquet", "delta"])
     parser.add_argument("step")
     parser.add_argument("--endpoint")
+    parser.add_argument("--two-renames", action="store_true", help="no atomic folder exchange")
     args = parser.parse_args()
+    exchange.enabled = not args.two_renames
     store = PartitionStore(args.root, file_spec=FILE_SPEC, s3=S3Options(args.endpoint))
 
     def on_step(step: str) -> None:

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.storage import commit
+from pipelines.storage import commit, exchange
 from pipelines.storage.files import ParquetFileSpec, SchemaMismatchError
 from pipelines.storage.partitions import PartitionStore, StorageError, read_partition
 from tests.storage.conftest import StoreFactory
@@ -147,10 +147,10 @@ def test_what_a_reader_sees_at_each_step_of_a_replace(
     monkeypatch.setattr(commit, "step_hook", observe)
     write_partition(store, "v2", 250)
     if backend == "local":
+        # The atomic folder exchange: no moment without files.
         assert seen == {
             "files-written": (["v1"], 150),
             "staged": (["v1"], 150),
-            "old-moved-aside": ([], 0),
             "swapped": (["v2"], 250),
         }
     else:
@@ -162,6 +162,29 @@ def test_what_a_reader_sees_at_each_step_of_a_replace(
             "file-placed": (["v2"], 250),
             "manifest-written": (["v2"], 250),
         }
+
+
+def test_without_the_exchange_two_renames_leave_a_moment_without_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PartitionStore(str(tmp_path), file_spec=ParquetFileSpec(max_rows_per_file=100))
+    write_partition(store, "v1", 150)
+    seen: dict[str, tuple[list[str], int]] = {}
+
+    def observe(step: str) -> None:
+        table = read_visible(store)
+        seen[step] = (sorted(set(table.column("version").to_pylist())), table.num_rows)
+
+    monkeypatch.setattr(exchange, "enabled", False)
+    monkeypatch.setattr(commit, "step_hook", observe)
+    write_partition(store, "v2", 250)
+    assert seen == {
+        "files-written": (["v1"], 150),
+        "staged": (["v1"], 150),
+        "old-moved-aside": ([], 0),
+        "swapped": (["v2"], 250),
+    }
+    assert work_areas(store) == []
 
 
 def test_leftovers_of_a_crashed_run_are_removed(make_store: StoreFactory) -> None:
@@ -189,10 +212,13 @@ def test_a_failed_swap_puts_the_previous_version_back(
 ) -> None:
     store = PartitionStore(str(tmp_path))
     write_partition(store, "v1", 5)
+    monkeypatch.setattr(exchange, "enabled", False)  # the fallback is what can half-fail
     real_rename = os.rename
+    final = store.partition_path(EXPORT, PARTITION)
 
     def failing_rename(source: str, target: str) -> None:
-        if ".new-" in source:
+        # The old folder has moved aside; moving the staged one into its place fails.
+        if target == final and ".new-" in source:
             raise OSError("disk says no")
         real_rename(source, target)
 
@@ -200,3 +226,5 @@ def test_a_failed_swap_puts_the_previous_version_back(
     with pytest.raises(StorageError, match=r"could not commit partition .*disk says no"):
         write_partition(store, "v2", 7)
     assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
+    manifest = store.read_manifest(EXPORT, PARTITION, format="parquet")
+    assert manifest is not None and manifest["run_id"] == "v1"
