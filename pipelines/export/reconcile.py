@@ -90,11 +90,12 @@ def partition_states(
     """Every settled recent partition with the server's count and the exported count."""
     windows = settled_windows(spec, now, lookback_days)
     counts = server_counts(client, spec, windows)
+    # All at once: a Delta table's history is read once, not once per partition.
+    manifests = store.read_manifests(
+        spec.name, [partition_values(spec, w) for w in windows], format=spec.format
+    )
     states = []
-    for window in windows:
-        manifest = store.read_manifest(
-            spec.name, partition_values(spec, window), format=spec.format
-        )
+    for window, manifest in zip(windows, manifests, strict=True):
         exported = int(manifest["rows"]) if manifest is not None else None
         states.append(PartitionState(window, counts.get(window.start, 0), exported))
     return states

@@ -16,6 +16,7 @@ All of them stage in a work area and change nothing a reader sees until `commit`
 """
 
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -89,7 +90,8 @@ class PartitionStore:
         return path if self.is_local else str(self.fs.unstrip_protocol(path))
 
     def delta_storage_options(self) -> dict[str, str] | None:
-        return roots.delta_storage_options(self.fs, self.s3)
+        """Options for deltalake, with credentials resolved now (they may expire)."""
+        return roots.delta_storage_options(self.fs, self.s3, self.root_uri)
 
     def writer(
         self,
@@ -116,7 +118,7 @@ class PartitionStore:
                     schema,
                     self.file_spec,
                     sort_by=sort_by,
-                    storage_options=self.delta_storage_options(),
+                    storage_options=self.delta_storage_options,
                 )
             if self.is_local:
                 return LocalPartitionWriter(location, schema, self.file_spec, sort_by=sort_by)
@@ -128,12 +130,24 @@ class PartitionStore:
         self, export: str, partition: PartitionValues, *, format: OutputFormat
     ) -> dict[str, Any] | None:
         """The commit record of the partition's current contents, if it was ever committed."""
-        if format == "delta":
-            from pipelines.storage.delta import read_delta_manifest
+        [manifest] = self.read_manifests(export, [partition], format=format)
+        return manifest
 
-            return read_delta_manifest(
-                self.table_uri(export), partition, self.delta_storage_options()
+    def read_manifests(
+        self, export: str, partitions: Sequence[PartitionValues], *, format: OutputFormat
+    ) -> list[dict[str, Any] | None]:
+        """`read_manifest` for many partitions; a Delta table's history is read once."""
+        if format == "delta":
+            from pipelines.storage.delta import read_delta_manifests
+
+            return read_delta_manifests(
+                self.table_uri(export), partitions, self.delta_storage_options()
             )
+        return [self._read_parquet_manifest(export, partition) for partition in partitions]
+
+    def _read_parquet_manifest(
+        self, export: str, partition: PartitionValues
+    ) -> dict[str, Any] | None:
         path = f"{self.partition_path(export, partition)}/{MANIFEST_NAME}"
         self.fs.invalidate_cache(path)
         if not self.fs.exists(path):

@@ -117,17 +117,58 @@ def _remove_quietly(fs: AbstractFileSystem, probe: str) -> None:
         fs.rm(probe)
 
 
-def delta_storage_options(fs: AbstractFileSystem, s3: S3Options) -> dict[str, str] | None:
-    """Options for `deltalake`, which reads S3 itself (not through s3fs)."""
+def delta_storage_options(fs: AbstractFileSystem, s3: S3Options, uri: str) -> dict[str, str] | None:
+    """Options for `deltalake`, which reads S3 itself (not through s3fs).
+
+    delta-rs has its own AWS chain, which does not read `AWS_PROFILE` and the shared files
+    the way botocore does: a root that s3fs can write would fail only at the Delta commit,
+    after every query of the export. So the credentials are resolved here, through the
+    same botocore chain as s3fs, and handed over. They are frozen (a role's temporary
+    credentials expire), so call this just before using them, not once per process.
+    """
     if isinstance(fs, LocalFileSystem):
         return None
     options: dict[str, str] = {}
-    if s3.endpoint_url:
-        options["AWS_ENDPOINT_URL"] = s3.endpoint_url
-        if s3.endpoint_url.startswith("http://"):
+    endpoint = s3.endpoint_url or _environment_endpoint()
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
             # A local MinIO or test endpoint; delta-rs refuses plain HTTP unless told.
             options["AWS_ALLOW_HTTP"] = "true"
-    if s3.region:
-        options["AWS_REGION"] = s3.region
-    # Credentials are left to delta-rs's own AWS chain (the same environment and profile).
+    return options | _aws_chain_options(s3, uri)
+
+
+def _environment_endpoint() -> str | None:
+    """The endpoint botocore takes from the environment (the S3-specific one first)."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _aws_chain_options(s3: S3Options, uri: str) -> dict[str, str]:
+    """Credentials and region from botocore's chain, as deltalake storage options."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    hint = "S3 credentials come from the AWS chain: environment, profile or role"
+    try:
+        session = botocore.session.Session()
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+        region = s3.region or session.get_config_variable("region")
+    except BotoCoreError as exc:
+        # botocore's messages name a profile or a file, never a key.
+        raise StorageError(
+            f"output root {uri!r}: no usable AWS credentials: {exc} ({hint})"
+        ) from exc
+    if frozen is None or not frozen.access_key or not frozen.secret_key:
+        raise StorageError(f"output root {uri!r}: no AWS credentials found for Delta ({hint})")
+    options = {
+        "AWS_ACCESS_KEY_ID": frozen.access_key,
+        "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+    }
+    if frozen.token:
+        options["AWS_SESSION_TOKEN"] = frozen.token
+    if region:
+        options["AWS_REGION"] = str(region)
     return options

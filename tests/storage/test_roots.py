@@ -10,6 +10,7 @@ from pipelines.orchestration.resources import ParquetStorageResource
 from pipelines.storage import roots
 from pipelines.storage.partitions import PartitionStore, S3Options, StorageError
 from tests.storage.conftest import clear_s3fs_caches
+from tests.storage.helpers import PARTITION, SCHEMA
 from tests.storage.s3_server import S3Endpoint
 
 
@@ -43,9 +44,7 @@ def test_a_missing_bucket_is_reported_by_name(s3_bucket: str, s3_endpoint: S3End
         store.check_writable()
 
 
-def test_missing_credentials_are_reported_by_name(
-    s3_bucket: str, s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def remove_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]:
         monkeypatch.delenv(name, raising=False)
     # No shared files and no instance metadata service: nothing left in the chain.
@@ -53,9 +52,59 @@ def test_missing_credentials_are_reported_by_name(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     clear_s3fs_caches()  # the bucket's fixture made a filesystem with credentials
+
+
+def test_missing_credentials_are_reported_by_name(
+    s3_bucket: str, s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    remove_aws_credentials(monkeypatch, tmp_path)
     store = PartitionStore(f"s3://{s3_bucket}/out", s3=S3Options(s3_endpoint.url))
     with pytest.raises(StorageError, match=f"'s3://{s3_bucket}/out' is not writable.*credentials"):
         store.check_writable()
+
+
+def test_delta_without_credentials_fails_before_any_row_naming_the_root(
+    s3_bucket: str, s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    remove_aws_credentials(monkeypatch, tmp_path)
+    root = f"s3://{s3_bucket}/out"
+    store = PartitionStore(root, s3=S3Options(s3_endpoint.url))
+    expected = f"output root '{root}': no AWS credentials"
+    # What a run does before its first query (the asset reads the previous manifest) ...
+    with pytest.raises(StorageError, match=expected):
+        store.read_manifest("records", PARTITION, format="delta")
+    # ... and what opening a writer does, before any row is fetched.
+    with pytest.raises(StorageError, match=expected):
+        store.writer("records", PARTITION, SCHEMA, format="delta")
+
+
+def test_delta_gets_the_aws_chain_credentials_and_plain_http_for_an_environment_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "chain-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "chain-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "chain-token")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    for name in ["AWS_ENDPOINT_URL_S3", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"]:
+        monkeypatch.delenv(name, raising=False)
+    options = PartitionStore("s3://bucket/out").delta_storage_options()
+    assert options == {
+        "AWS_ACCESS_KEY_ID": "chain-key",
+        "AWS_SECRET_ACCESS_KEY": "chain-secret",
+        "AWS_SESSION_TOKEN": "chain-token",
+        "AWS_REGION": "eu-west-3",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    configured = S3Options(endpoint_url="https://minio.example", region="us-east-2")
+    options = PartitionStore("s3://bucket/out", s3=configured).delta_storage_options()
+    assert options is not None and "AWS_ALLOW_HTTP" not in options
+    assert (options["AWS_ENDPOINT_URL"], options["AWS_REGION"]) == (
+        configured.endpoint_url,
+        "us-east-2",
+    )
+    assert PartitionStore("local-root").delta_storage_options() is None
 
 
 def test_the_resource_takes_s3_settings_from_the_environment(
