@@ -7,20 +7,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from dagster import Definitions, TimeWindow
+from dagster import Definitions, TimeWindow, TimeWindowPartitionsDefinition
 from rich.console import Console
 from rich.table import Table
 
 from pipelines.demo import run_demo
 from pipelines.demo_report import demo_epilogue, demo_table
-from pipelines.export.runner import ExportError, PartitionExporter
+from pipelines.export.runner import ALLOW_FEWER_ROWS_TAG, ExportError, PartitionExporter
 from pipelines.export.spec import ExportConfigError, ExportSpec, load_exports
 from pipelines.export.window import TimeWindow as ExportWindow
 from pipelines.export.window import iso_utc
-from pipelines.orchestration.assets import partitions_for
+from pipelines.orchestration.assets import REASON_TAG, partitions_for
 from pipelines.orchestration.build import build_definitions
 from pipelines.orchestration.local_runs import (
     DEFAULT_DAGSTER_HOME,
+    exported_rows,
     failure_message,
     materialize_partition,
     prepare_dagster_home,
@@ -128,6 +129,13 @@ def backfill_command(
         Path,
         typer.Option(envvar="DAGSTER_HOME", help="The Dagster instance that records the runs."),
     ] = DEFAULT_DAGSTER_HOME,
+    allow_fewer_rows: Annotated[
+        bool,
+        typer.Option(
+            help="Replace partitions even with fewer rows than they hold (rows deleted in "
+            "Logfire on purpose); by default such a partition is left as it is."
+        ),
+    ] = False,
 ) -> None:
     """Export every partition of the UTC days [--from, --to), one Dagster run each."""
     spec, defs = _project_export(export)
@@ -156,11 +164,14 @@ def backfill_command(
         with LogfireQueryResource().client() as client:
             client.read_token_info()
     instance = prepare_dagster_home(dagster_home)
+    tags = {REASON_TAG: "backfill"}
+    if allow_fewer_rows:
+        tags[ALLOW_FEWER_ROWS_TAG] = "true"
     failed = 0
     for key in keys:
-        result = materialize_partition(defs, export, key, instance, log_level="WARNING")
+        result = materialize_partition(defs, export, key, instance, log_level="WARNING", tags=tags)
         if result.success:
-            console.print(f"{export} {key}: ok")
+            console.print(f"{export} {key}: ok, {exported_rows(result, export):,} rows")
         else:
             failed += 1
             console.print(f"{export} {key}: [red]failed[/red]: {failure_message(result)}")
@@ -178,10 +189,7 @@ def plan_command(
     spec, _ = _project_export(export)
     partitions_def = partitions_for(spec)
     if not partitions_def.has_partition_key(partition):
-        raise typer.BadParameter(
-            f"{partition!r} is not a partition of {export!r} (keys look like "
-            f"{partitions_def.get_first_partition_key()})"
-        )
+        raise typer.BadParameter(_why_not_a_partition(spec, partitions_def, partition))
     dagster_window = partitions_def.time_window_for_partition_key(partition)
     window = ExportWindow(dagster_window.start, dagster_window.end)
     with user_errors(), LogfireQueryResource().client() as client:
@@ -198,6 +206,24 @@ def plan_command(
     console.print(
         f"{export} {partition}: {rows:,} rows in {len(chunks)} chunk(s); "
         f"planning took {requests} request(s); nothing was written"
+    )
+
+
+def _why_not_a_partition(
+    spec: ExportSpec, partitions_def: TimeWindowPartitionsDefinition, key: str
+) -> str:
+    """Why `key` names no partition: its format, or a window before the start or not closed."""
+    unit = "hour" if spec.partitions == "hourly" else "day"
+    example = "2026-12-01-13:00" if spec.partitions == "hourly" else "2026-12-01"
+    try:
+        start = datetime.strptime(key, partitions_def.fmt).replace(tzinfo=UTC)
+    except ValueError:
+        return f"{key!r} is not a partition key of {spec.name!r}: keys look like {example}"
+    if start.date() < spec.start:
+        return f"{key!r} is before {spec.name!r} starts ({spec.start}, its `start`)"
+    last = partitions_def.get_last_partition_key()
+    return f"{key!r} has not closed yet: {spec.name!r} exports whole {unit}s" + (
+        f"; the latest closed one is {last}" if last else ""
     )
 
 

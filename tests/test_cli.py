@@ -10,6 +10,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.orchestration.assets import REASON_TAG
 from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.synthetic import generate_records
 from tests.storage.conftest import clear_s3fs_caches
@@ -42,8 +43,9 @@ def test_backfill_exports_each_day_as_a_recorded_dagster_run(
         app, ["backfill", "daily_records", "--from", "2026-12-01", "--to", "2026-12-03"]
     )
     assert result.exit_code == 0, result.output
-    assert "daily_records 2026-12-01: ok" in result.output
-    assert "daily_records 2026-12-02: ok" in result.output
+    for day in (DAY, DAY + timedelta(days=1)):
+        rows = server.store.count("records", day, day + timedelta(days=1))
+        assert f"daily_records {day:%F}: ok, {rows:,} rows" in result.output
     table = ds.dataset(project / "out" / "daily_records", partitioning="hive").to_table()
     assert table.num_rows == server.store.count("records", DAY, DAY + timedelta(days=2))
     with DagsterInstance.from_config(str(project / "dagster_home")) as instance:
@@ -52,6 +54,29 @@ def test_backfill_exports_each_day_as_a_recorded_dagster_run(
             "2026-12-01",
             "2026-12-02",
         ]
+        assert {run.tags[REASON_TAG] for run in runs} == {"backfill"}
+
+
+def test_backfill_keeps_a_partition_the_server_now_has_fewer_rows_for(
+    project: Path, server: LocalLogfireServer
+) -> None:
+    days = ["--from", "2026-12-01", "--to", "2026-12-02"]
+    assert CliRunner().invoke(app, ["backfill", "daily_records", *days]).exit_code == 0
+    archived = ds.dataset(project / "out" / "daily_records").count_rows()
+    server.reset()  # as if Logfire's retention had dropped the day
+    server.store.append("records", generate_records(100, DAY, DAY + timedelta(days=1), seed=6))
+
+    now = server.store.count("records", DAY, DAY + timedelta(days=1))
+    refused = CliRunner().invoke(app, ["backfill", "daily_records", *days])
+    assert refused.exit_code == 1
+    assert f"now has {now} rows for this window, but the partition holds {archived}" in (
+        " ".join(refused.output.split())
+    )
+    assert ds.dataset(project / "out" / "daily_records").count_rows() == archived
+
+    allowed = CliRunner().invoke(app, ["backfill", "daily_records", *days, "--allow-fewer-rows"])
+    assert allowed.exit_code == 0, allowed.output
+    assert ds.dataset(project / "out" / "daily_records").count_rows() == now
 
 
 def test_backfill_of_an_unknown_export_names_the_known_ones(project: Path) -> None:
@@ -87,10 +112,19 @@ def test_backfill_failures_show_the_exports_own_message(
     assert "1 of 1 partitions failed" in result.output
 
 
-def test_plan_refuses_a_key_that_is_not_a_partition(project: Path) -> None:
-    result = CliRunner().invoke(app, ["plan", "daily_records", "2026-12-01-13:00"])
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("2026-12-01-13:00", "keys look like 2026-12-01"),
+        ("2026-10-31", "before 'daily_records' starts"),
+        ("2099-01-01", "has not closed yet"),
+    ],
+    ids=["format", "before-start", "not-closed"],
+)
+def test_plan_says_why_a_key_is_not_a_partition(project: Path, key: str, why: str) -> None:
+    result = CliRunner().invoke(app, ["plan", "daily_records", key])
     assert result.exit_code != 0
-    assert "is not a partition of 'daily_records'" in result.output
+    assert why in " ".join(result.output.split())  # the message may be wrapped in a box
 
 
 def test_a_missing_token_is_one_clear_line(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,7 +143,8 @@ def test_backfill_with_a_wrong_token_stops_before_any_run(
         app, ["backfill", "daily_records", "--from", "2026-12-01", "--to", "2026-12-03"]
     )
     assert result.exit_code == 1
-    assert "refused the read token" in result.output and "'eu' region" in result.output
+    assert "refused the read token" in result.output
+    assert "base URL was set explicitly" in result.output
     assert "Traceback" not in result.output
     assert not (project / "dagster_home").exists()  # no run was started
 

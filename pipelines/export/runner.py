@@ -109,7 +109,7 @@ def _refuse_fewer_rows(previous: dict[str, Any] | None, query: str, rows: int) -
             f"from run {previous.get('run_id')} (written {previous.get('written_at')}); "
             "replacing it would lose rows Logfire no longer returns (past its retention?), so "
             f"it was left as it is. To replace it anyway, run with the tag "
-            f"{ALLOW_FEWER_ROWS_TAG}=true"
+            f"{ALLOW_FEWER_ROWS_TAG}=true (logfire-export backfill --allow-fewer-rows)"
         )
 
 

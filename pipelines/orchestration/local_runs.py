@@ -6,10 +6,10 @@ the export's job, so it shows in the UI (`dagster dev`) like a run launched from
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, IntMetadataValue
 from dagster_shared.error import SerializableErrorInfo
 
 # A folder in the working directory, so that `dagster dev` run there can find the runs.
@@ -32,6 +32,7 @@ def materialize_partition(
     instance: DagsterInstance,
     *,
     log_level: str = "INFO",
+    tags: Mapping[str, str] | None = None,
 ) -> ExecuteInProcessResult:
     """Run one partition of one export; failures are in the result, not raised.
 
@@ -43,7 +44,17 @@ def materialize_partition(
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags=dict(tags or {}),
     )
+
+
+def exported_rows(result: ExecuteInProcessResult, export: str) -> int:
+    """The rows a successful run of `export` wrote (its materialization's `rows`)."""
+    [materialization] = result.asset_materializations_for_node(export)
+    rows = materialization.metadata["rows"]
+    if not isinstance(rows, IntMetadataValue) or rows.value is None:
+        raise TypeError(f"the materialization of {export!r} has no integer 'rows' entry")
+    return rows.value
 
 
 def failure_message(result: ExecuteInProcessResult) -> str:

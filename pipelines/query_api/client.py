@@ -340,7 +340,9 @@ class QueryClient:
             )
         if status in (401, 403):
             if self.base_url_given:
-                host = "The base URL was set explicitly (not taken from the token)"
+                host = "The base URL was set explicitly, not taken from the token"
+                if self.region_from_prefix:
+                    host += f" (whose prefix names the {self.region!r} region)"
             elif self.region_from_prefix:
                 host = f"The token's prefix points to the {self.region!r} region"
             else:

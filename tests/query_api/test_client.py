@@ -247,7 +247,7 @@ def test_a_refused_token_at_an_explicit_base_url_blames_no_region() -> None:
     with pytest.raises(InvalidTokenError, match="base URL was set explicitly") as info:
         client.read_token_info()
     assert "http://logfire.test" in str(info.value)
-    assert "prefix points" not in str(info.value)
+    assert "prefix points" not in str(info.value) and "'eu' region" in str(info.value)
 
 
 def test_a_stream_cut_at_a_batch_boundary_is_not_trusted() -> None:
