@@ -33,6 +33,8 @@ class PartitionState:
     server_rows: int
     # None: the partition has never been exported (no manifest).
     exported_rows: int | None
+    # Whether the export was written by the export's current query (same columns, filter).
+    same_query: bool = True
 
     @property
     def drifted(self) -> bool:
@@ -44,6 +46,19 @@ class PartitionState:
         if self.exported_rows is None:
             return self.server_rows > 0
         return self.exported_rows != self.server_rows
+
+    @property
+    def needs_export(self) -> bool:
+        """Drifted, and a re-export would bring the partition in line with the server.
+
+        Not when the server has fewer rows for an unchanged query: the runner refuses to
+        shrink such a partition (rows past Logfire's retention stay archived), so a request
+        would only fail again at every tick. The drift still shows in the observations.
+        """
+        if not self.drifted:
+            return False
+        shrank = self.exported_rows is not None and self.server_rows < self.exported_rows
+        return not (shrank and self.same_query)
 
     @property
     def missing_rows(self) -> int:
@@ -94,10 +109,14 @@ def partition_states(
     manifests = store.read_manifests(
         spec.name, [partition_values(spec, w) for w in windows], format=spec.format
     )
+    queries = ExportQueries(spec)
     states = []
     for window, manifest in zip(windows, manifests, strict=True):
         exported = int(manifest["rows"]) if manifest is not None else None
-        states.append(PartitionState(window, counts.get(window.start, 0), exported))
+        same_query = manifest is None or manifest.get("query") == queries.rows(
+            window.start, window.end
+        )
+        states.append(PartitionState(window, counts.get(window.start, 0), exported, same_query))
     return states
 
 

@@ -110,6 +110,8 @@ def build_reconciliation_sensor(
                     if not state.drifted:
                         continue
                     drifted += 1
+                    if not state.needs_export:
+                        continue
                     # A queued or running export of the partition will bring it up to date.
                     if key not in in_flight and len(requests) < config.max_partitions_per_tick:
                         requests.append(_request(jobs[name].name, key))

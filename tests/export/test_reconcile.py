@@ -48,10 +48,32 @@ def test_counts_take_one_query_per_day_and_find_drift(
     assert len(server.query_log) == 2  # 2026-11-20 and -21: one grouped query per day
     assert states[hour].exported_rows == 10 and states[hour].server_rows == 12
     assert states[hour].drifted and states[hour].missing_rows == 2
+    assert states[hour].needs_export
     assert states[hour + 2 * HOUR].exported_rows is None
     assert states[hour + 2 * HOUR].drifted
     untouched = [s for start, s in states.items() if start not in (hour, hour + 2 * HOUR)]
     assert untouched and not any(s.drifted for s in untouched)
+
+
+def test_fewer_rows_on_the_server_need_a_re_export_only_if_the_query_changed(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    hour = datetime(2026, 11, 21, 5, tzinfo=UTC)
+    store = PartitionStore(str(tmp_path))
+    server.store.append("records", records_at([hour + timedelta(minutes=m) for m in range(10)]))
+    PartitionExporter(client, store).export(spec(), TimeWindow(hour, hour + HOUR), run_id="a")
+    server.reset()  # the rows are gone from the server
+    server.store.append("records", records_at([hour + timedelta(minutes=1)]))
+
+    [same] = [s for s in partition_states(client, store, spec(), NOW, 2) if s.window.start == hour]
+    # Drifted, but a re-export would be refused (the archive keeps its rows): none asked for.
+    assert same.drifted and same.missing_rows == -9 and not same.needs_export
+
+    narrower = spec(where="is_exception")
+    [changed] = [
+        s for s in partition_states(client, store, narrower, NOW, 2) if s.window.start == hour
+    ]
+    assert changed.drifted and not changed.same_query and changed.needs_export
 
 
 def test_a_delta_export_is_read_back_through_its_own_manifest(
