@@ -163,6 +163,7 @@ class PartitionExporter:
         partition = partition_values(spec, window)
         query = queries.rows(window.start, window.end)
         try:
+            self.store.check_format(spec.name, spec.format)
             previous = self.store.read_manifest(spec.name, partition, format=spec.format)
             kept = None if allow_fewer_rows else previous
             planner = self._planner(queries)

@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 OutputFormat = Literal["parquet", "delta"]
+DELTA_LOG = "_delta_log"
 
 
 class PartitionStore:
@@ -74,6 +75,29 @@ class PartitionStore:
     def check_writable(self) -> None:
         """Prove that files can be written under the root (creating a local root if needed)."""
         roots.check_writable(self.fs, self.root, self.root_uri)
+
+    def check_format(self, export: str, format: OutputFormat) -> None:
+        """Refuse to write `format` where the export's folder holds the other format.
+
+        A Delta table written over Parquet partitions (or Parquet partitions over a Delta
+        table) leaves a folder that every reader misreads: globs count both, and a Parquet
+        replace would delete files the table's log still references.
+        """
+        folder = f"{self.root}/{export}"
+        self.fs.invalidate_cache(folder)
+        if not self.fs.exists(folder):
+            return
+        is_delta = self.fs.exists(f"{folder}/{DELTA_LOG}")
+        if format == "parquet" and is_delta:
+            found = "a Delta table (it has _delta_log/)"
+        elif format == "delta" and not is_delta and self.fs.ls(folder, detail=False):
+            found = "Parquet partitions (no _delta_log/)"
+        else:
+            return
+        raise StorageError(
+            f"{self.fs.unstrip_protocol(folder)} holds {found}, but export {export!r} now "
+            f"writes {format}: give the export a new name or root, or move the old output away"
+        )
 
     def location(self, export: str, partition: PartitionValues) -> PartitionLocation:
         return PartitionLocation(self.fs, self.root, export, partition)

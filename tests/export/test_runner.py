@@ -19,7 +19,7 @@ from pipelines.export.window import TimeWindow, sql_timestamp
 from pipelines.query_api import QueryClient
 from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.synthetic import records_at
-from pipelines.storage.partitions import PartitionStore, read_partition
+from pipelines.storage.partitions import OutputFormat, PartitionStore, read_partition
 from tests.conftest import FAST_RETRIES
 
 WINDOW = TimeWindow(datetime(2026, 12, 1, 13, tzinfo=UTC), datetime(2026, 12, 1, 14, tzinfo=UTC))
@@ -315,3 +315,23 @@ def test_a_changed_export_may_shrink_its_partitions(
     result = PartitionExporter(client, store).export(narrower, WINDOW, run_id="narrower")
     assert result.rows < 300 and result.previous_rows == 300
     assert exported(store, narrower, WINDOW).num_rows == result.rows
+
+
+@pytest.mark.parametrize(("before", "after"), [("parquet", "delta"), ("delta", "parquet")])
+def test_switching_an_exports_format_over_its_old_output_is_refused(
+    server: LocalLogfireServer,
+    client: QueryClient,
+    tmp_path: Path,
+    before: OutputFormat,
+    after: OutputFormat,
+) -> None:
+    load(server, spread(50))
+    store = PartitionStore(str(tmp_path))
+    PartitionExporter(client, store).export(records_spec(format=before), WINDOW, run_id="a")
+    server.query_log.clear()
+    with pytest.raises(ExportError, match=rf"records holds .* now writes {after}: give"):
+        PartitionExporter(client, store).export(records_spec(format=after), WINDOW, run_id="b")
+    assert len(server.query_log) == 0  # refused before the first query
+    partition = partition_values(records_spec(), WINDOW)
+    manifest = store.read_manifest("records", partition, format=before)
+    assert manifest is not None and manifest["run_id"] == "a"
