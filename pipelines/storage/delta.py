@@ -92,12 +92,8 @@ class DeltaPartitionWriter(StagedPartitionWriter):
         # so the next attempt at the partition finds and removes a killed run's spool. It is
         # keyed by the table too: an export of the same partition to another root (a second
         # deployment on the host, a test) must not take this one's spool for a leftover.
-        table_key = hashlib.sha256(table_uri.encode()).hexdigest()[:16]
         spool_root = PartitionLocation(
-            LocalFileSystem(),
-            f"{tempfile.gettempdir()}/logfire-export-delta/{table_key}",
-            location.export,
-            location.partition,
+            LocalFileSystem(), spool_folder(table_uri), location.export, location.partition
         )
         token, stage = spool_root.new_attempt(SPOOL, [SPOOL])
         spool_root.fs.makedirs(stage, exist_ok=True)
@@ -180,6 +176,12 @@ class DeltaPartitionWriter(StagedPartitionWriter):
     def _discard_stage(self) -> None:
         if self._spool_fs.exists(self.stage):
             self._spool_fs.rm(self.stage, recursive=True)
+
+
+def spool_folder(table_uri: str) -> str:
+    """The local folder where exports to the table at `table_uri` spool their rows."""
+    table_key = hashlib.sha256(table_uri.encode()).hexdigest()[:16]
+    return f"{tempfile.gettempdir()}/logfire-export-delta/{table_key}"
 
 
 def open_table(

@@ -8,13 +8,13 @@ itself at one step), looks at what a reader would see, then exports v3 here.
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from pipelines.storage.delta import spool_folder
 from pipelines.storage.partitions import OutputFormat, PartitionStore
 from tests.storage.conftest import StoreFactory, clear_s3fs_caches
 from tests.storage.crash_child import CHILD_ROWS, CHILD_VERSION, FILE_SPEC
@@ -86,10 +86,10 @@ def what_a_reader_sees(store: PartitionStore, format: OutputFormat) -> tuple[str
     return "new", manifest
 
 
-def spool_leftovers() -> list[Path]:
-    spools = Path(tempfile.gettempdir()) / "logfire-export-delta" / EXPORT
+def spool_leftovers(store: PartitionStore) -> list[Path]:
+    """Whatever is left of this partition's Delta spools (work areas under the spool root)."""
     flat = ".".join(f"{k}={v}" for k, v in PARTITION)
-    return list(spools.glob(f"{flat}.*")) if spools.exists() else []
+    return list(Path(spool_folder(store.table_uri(EXPORT))).rglob(f"{flat}.*"))
 
 
 @pytest.mark.parametrize(
@@ -117,11 +117,13 @@ def test_a_killed_export_leaves_old_nothing_or_new_and_the_next_run_completes(
         assert state == expected
     if state == "old":
         assert has_manifest  # the old version's commit record stays with it
+    if format == "delta" and step == "writing":
+        assert spool_leftovers(store)  # the killed run's spool, for the next run to remove
 
     export(store, format, "v3", NEXT_ROWS)
     table = reader_view(store, format)
     assert table.column("version").unique().to_pylist() == ["v3"]
     assert table.num_rows == NEXT_ROWS
-    assert work_areas(store) == [] and spool_leftovers() == []
+    assert work_areas(store) == [] and spool_leftovers(store) == []
     manifest = store.read_manifest(EXPORT, PARTITION, format=format)
     assert manifest is not None and manifest["run_id"] == "v3"
