@@ -20,11 +20,18 @@ Unknown keys and unknown columns fail with an error that names them and the expo
 import difflib
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from pipelines.export.yaml_loader import parse_yaml
 from pipelines.schemas import TableDefinition, table_definitions
@@ -147,6 +154,20 @@ class ExportSpec(BaseModel):
         return pa.schema([schema.field(name) for name in self.selected_columns])
 
 
+def five_field_cron(cron: str) -> str:
+    """`cron` if it has the five fields of a standard cron schedule."""
+    # The common slip; Dagster checks the fields' values when it builds the schedule.
+    if len(cron.split()) != 5:
+        raise ValueError(
+            f"{cron!r} is not a cron schedule: it needs five fields "
+            "(minute hour day-of-month month day-of-week), e.g. '30 0 * * *'"
+        )
+    return cron
+
+
+Cron = Annotated[str, AfterValidator(five_field_cron)]
+
+
 class ReconciliationConfig(BaseModel):
     """The sensor that re-exports recent event-time partitions whose counts drifted."""
 
@@ -164,19 +185,20 @@ class ScheduleConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cron: str = "30 0 * * *"
+    cron: Cron = "30 0 * * *"
     enabled: bool = True
 
-    @field_validator("cron")
-    @classmethod
-    def _five_fields(cls, cron: str) -> str:
-        # The common slip; Dagster checks the fields' values when it builds the schedule.
-        if len(cron.split()) != 5:
-            raise ValueError(
-                f"{cron!r} is not a cron schedule: it needs five fields "
-                "(minute hour day-of-month month day-of-week), e.g. '30 0 * * *'"
-            )
-        return cron
+
+class DeltaVacuumConfig(BaseModel):
+    """The weekly removal of Delta files that no recent table version needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    cron: Cron = "0 3 * * 0"
+    # Files that a version younger than this references, or that were written more recently
+    # (a concurrent export's, not committed yet), are kept: never below an hour.
+    retention_hours: int = Field(default=168, ge=1)
 
 
 class ExportsConfig(BaseModel):
@@ -187,6 +209,7 @@ class ExportsConfig(BaseModel):
     exports: dict[str, ExportSpec]
     schedule: ScheduleConfig = ScheduleConfig()
     reconciliation: ReconciliationConfig = ReconciliationConfig()
+    delta_vacuum: DeltaVacuumConfig = DeltaVacuumConfig()
 
     @field_validator("exports", mode="before")
     @classmethod
@@ -284,6 +307,7 @@ def _allowed_keys(location: tuple[Any, ...]) -> set[str]:
         (): ExportsConfig,
         ("schedule",): ScheduleConfig,
         ("reconciliation",): ReconciliationConfig,
+        ("delta_vacuum",): DeltaVacuumConfig,
     }
     parent = tuple(str(part) for part in location[:-1])
     if len(parent) == 2 and parent[0] == "exports":

@@ -9,6 +9,7 @@ from pipelines.export.spec import ExportsConfig
 from pipelines.export.window import utc_now
 from pipelines.orchestration.assets import build_export_asset, partitions_for
 from pipelines.orchestration.local_runs import job_name
+from pipelines.orchestration.maintenance import build_delta_vacuum
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
 from pipelines.orchestration.schedules import build_nightly_schedule
 from pipelines.orchestration.sensors import build_reconciliation_sensor
@@ -22,7 +23,8 @@ def build_definitions(
     end_offset: int = 0,
     clock: Callable[[], datetime] = utc_now,
 ) -> Definitions:
-    """Assets, jobs, schedules, the reconciliation sensor and resources for every export.
+    """Assets, jobs, schedules, the reconciliation sensor and resources for every export,
+    and the Delta vacuum job if any export writes Delta.
 
     `end_offset=1` also offers the running (still open) partition; only the demo uses it.
     `clock` is the reconciliation sensor's idea of now (tests pin it).
@@ -53,9 +55,14 @@ def build_definitions(
                 clock=clock,
             )
         )
+    maintenance = []
+    if any(spec.format == "delta" for spec in config.exports.values()):
+        vacuum_job, vacuum_schedule = build_delta_vacuum(config.exports, config.delta_vacuum)
+        maintenance.append(vacuum_job)
+        schedules.append(vacuum_schedule)
     return Definitions(
         assets=list(assets.values()),
-        jobs=list(jobs.values()),
+        jobs=[*jobs.values(), *maintenance],
         schedules=schedules,
         sensors=sensors,
         resources={

@@ -282,6 +282,30 @@ def _key(partition: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in partition.items()))
 
 
+def vacuum_table(
+    table_uri: str, retention_hours: int, storage_options: StorageOptions
+) -> list[str] | None:
+    """Delete the table's files that no version of the last `retention_hours` references.
+
+    That covers the files of replaced partitions and those a killed export left without a
+    commit (a full vacuum lists the folder, not only the log). Returns the removed paths;
+    None if there is no table yet.
+    """
+    try:
+        table = DeltaTable(table_uri, storage_options=storage_options)
+    except TableNotFoundError:
+        return None
+    try:
+        # The retention is the project's setting (at least an hour), not the table's.
+        return table.vacuum(
+            retention_hours, dry_run=False, enforce_retention_duration=False, full=True
+        )
+    except DeltaError as exc:
+        raise StorageError(
+            f"could not vacuum Delta table {table_uri}: {redact(str(exc), storage_options)}"
+        ) from exc
+
+
 def read_delta_partition(
     table_uri: str, partition: PartitionValues, storage_options: StorageOptions
 ) -> pa.Table:

@@ -76,6 +76,12 @@ class PartitionStore:
         """Prove that files can be written under the root (creating a local root if needed)."""
         roots.check_writable(self.fs, self.root, self.root_uri)
 
+    def vacuum_delta(self, export: str, retention_hours: int) -> list[str] | None:
+        """Remove the Delta files of `export` no recent version needs (None: no table yet)."""
+        from pipelines.storage.delta import vacuum_table
+
+        return vacuum_table(self.table_uri(export), retention_hours, self.delta_storage_options())
+
     def check_format(self, export: str, format: OutputFormat) -> None:
         """Refuse to write `format` where the export's folder holds the other format.
 

@@ -73,6 +73,11 @@ def test_columns_narrow_the_schema_in_table_order() -> None:
             "schedule.cron: '30 0 * *' is not a cron schedule: it needs five fields",
             id="cron",
         ),
+        pytest.param(
+            {"exports": {}, "delta_vacuum": {"retention_hours": 0}},
+            "delta_vacuum.retention_hours: Input should be greater than or equal to 1",
+            id="vacuum-retention",
+        ),
     ],
 )
 def test_invalid_configs_name_what_is_wrong(document: object, expected: str) -> None:
