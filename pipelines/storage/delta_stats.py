@@ -55,8 +55,12 @@ def file_stats(metadata: pq.FileMetaData, schema: pa.Schema) -> str:
 
 def _bounds(kind: pa.DataType, chunks: list[Any]) -> tuple[Any, Any] | None:
     """The column's (min, max) over all row groups in Delta's JSON form, if they are known."""
-    # A row group of only nulls has no min / max but does not widen the bounds.
-    known = [s for s in chunks if s is not None and s.has_min_max]
+    # A row group of only nulls has no min / max but does not widen the bounds. Any other
+    # row group without them (Arrow leaves out string values over 4 KB) makes the column's
+    # bounds unknown: bounds from the other groups would let readers skip matching rows.
+    if any(s is None or (not s.has_min_max and s.num_values > 0) for s in chunks):
+        return None
+    known = [s for s in chunks if s.has_min_max]
     if not known:
         return None
     if pa.types.is_timestamp(kind):

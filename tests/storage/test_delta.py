@@ -241,6 +241,18 @@ def test_file_statistics_are_bounds_readers_can_trust() -> None:
     }
 
 
+def test_a_row_group_without_bounds_leaves_its_column_without_bounds() -> None:
+    """Arrow writes no min / max for a string over 4 KB; other groups' bounds would lie."""
+    schema = pa.schema([pa.field("message", pa.string())])
+    table = pa.table({"message": ["b", "c", "a" + "z" * 5000, "z" * 5000]}, schema=schema)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=2)
+    metadata = pq.read_metadata(io.BytesIO(buffer.getvalue()))
+    assert not metadata.row_group(1).column(0).statistics.has_min_max  # the premise
+    stats = json.loads(file_stats(metadata, schema))
+    assert "message" not in stats["minValues"] and "message" not in stats["maxValues"]
+
+
 def test_a_table_with_other_columns_is_refused(make_store: StoreFactory) -> None:
     store = make_store()
     write(store, HOUR_13, rows("a", 5))
