@@ -155,9 +155,10 @@ class ExportSpec(BaseModel):
 
 
 def five_field_cron(cron: str) -> str:
-    """`cron` if it has the five fields of a standard cron schedule."""
-    # The common slip; Dagster checks the fields' values when it builds the schedule.
-    if len(cron.split()) != 5:
+    """`cron` if it has the five fields of a standard cron schedule (or is `@daily`...)."""
+    # The common slip; Dagster checks the fields' values (and the @ aliases it knows) when
+    # it builds the schedule.
+    if not cron.startswith("@") and len(cron.split()) != 5:
         raise ValueError(
             f"{cron!r} is not a cron schedule: it needs five fields "
             "(minute hour day-of-month month day-of-week), e.g. '30 0 * * *'"

@@ -22,10 +22,19 @@ class ExportsYamlLoader(yaml.SafeLoader):
     """SafeLoader without implicit timestamps, refusing duplicate keys."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Merge keys (`<<: *defaults`) first, as SafeLoader does; what they bring in may be
+        # overridden, so only the keys written in this mapping itself must be unique.
+        self.flatten_mapping(node)
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            try:
+                repeated = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a plain value, not {key!r}", key_node.start_mark
+                ) from None
+            if repeated:
                 raise DuplicateKeyError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)

@@ -163,3 +163,21 @@ def test_an_export_declared_twice_is_refused_not_overwritten(tmp_path: Path) -> 
     )
     with pytest.raises(ExportConfigError, match=r"duplicate key 'records'[\s\S]*line 3"):
         load_exports(path)
+
+
+def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "exports.yaml"
+    path.write_text(
+        "exports:\n"
+        "  records: &hourly {table: records, start: 2026-11-01}\n"
+        "  errors:\n    <<: *hourly\n    where: is_exception\n"
+    )
+    config = load_exports(path)
+    assert config.exports["errors"].table == "records"
+    assert config.exports["errors"].where == "is_exception"
+
+
+def test_a_cron_alias_is_left_to_dagster() -> None:
+    document = {"exports": {"r": {"table": "records", "start": "2026-11-01"}}}
+    config = parse_exports({**document, "schedule": {"cron": "@daily"}})
+    assert config.schedule.cron == "@daily"
