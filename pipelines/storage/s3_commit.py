@@ -22,12 +22,14 @@ state in which part of a version is visible. The commit goes:
 A reader that globs `*.parquet` during a replace sees the old file, then (between the delete
 and the copy) none, then the new one: never both, never part of either. A process killed
 before step 3 leaves the old version; after step 3 and before step 4, nothing; after step 4,
-the new version (without its manifest until step 5). An error in steps 3 to 5 puts the
-saved version back and fails the commit. The next attempt at the partition removes the work
-areas (and any unfinished multipart uploads) that a killed run left.
+the new version (without its manifest until step 5). An error or a terminated run in steps
+3 to 5 puts the saved version back and fails the commit. The next attempt at the partition
+first puts back a saved version whose partition was left without a manifest, then removes
+the work areas (and any unfinished multipart uploads) that a killed run left.
 """
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -59,7 +61,8 @@ class ObjectStorePartitionWriter(StagedPartitionWriter):
         sort_by: str | None = None,
     ) -> None:
         abort_unfinished_uploads(location)
-        token, stage = location.new_attempt(NEW, [NEW, OLD])
+        recover_saved_version(location)
+        token, stage = location.new_attempt(NEW, [NEW])
         self._saved = location.work_area(OLD, token)
         one_file = spec.in_one_file()
         files = RollingParquetWriter(
@@ -82,22 +85,20 @@ class ObjectStorePartitionWriter(StagedPartitionWriter):
             reached("file-placed")
             fs.pipe_file(f"{final}/{MANIFEST_NAME}", manifest_bytes(manifest, files))
             reached("manifest-written")
-        except Exception as exc:
+        except BaseException as exc:
+            # BaseException too: a terminated Dagster run (DagsterExecutionInterruptedError)
+            # between the delete and the copy must not leave the partition empty.
             self._restore_previous(saved, exc)
             raise
-        try:
-            self._discard_work_areas()
-        except OSError as exc:
-            # The new version is in place; what is left is the next attempt's to remove.
-            logger.warning("committed %s but could not clean up: %s", self.location.uri, exc)
+        self._clean_up(self.stage, self._saved)
         return files
 
     def _save_previous(self, previous: list[str]) -> dict[str, str]:
         """Copy the partition's objects aside; returns {saved copy: original path}."""
         fs, final = self.location.fs, self.location.path
         saved = {f"{self._saved}/{path.removeprefix(final + '/')}": path for path in previous}
-        for copy, original in saved.items():
-            fs.copy(original, copy)
+        for copy in commit_order(saved):
+            fs.copy(saved[copy], copy)
         return saved
 
     def _delete_all(self, previous: list[str]) -> None:
@@ -115,47 +116,91 @@ class ObjectStorePartitionWriter(StagedPartitionWriter):
                 f"{len(left)} object(s) remain, e.g. {left[0]}"
             )
 
-    def _restore_previous(self, saved: dict[str, str], cause: Exception) -> None:
+    def _restore_previous(self, saved: dict[str, str], cause: BaseException) -> None:
         """After an error (not a crash): put the saved version back, or say where it is."""
-        fs, final = self.location.fs, self.location.path
         try:
-            fs.invalidate_cache(final)
-            placed = fs.find(final)
-            if placed:
-                fs.rm(placed)
-            for copy, original in saved.items():
-                fs.copy(copy, original)
+            put_back(self.location, saved)
         except Exception as exc:
             raise StorageError(
                 f"could not commit partition {self.location.uri} ({cause}), nor put its "
-                f"previous version back ({exc}); that version is saved under {self._saved} "
-                "until the next run of the partition replaces it"
+                f"previous version back ({exc}); that version is saved under "
+                f"{self.location.fs.unstrip_protocol(self._saved)}, and the next run of the "
+                "partition puts it back before anything else"
             ) from cause
-        self._discard_work_areas()
+        self._clean_up(self._saved)
 
-    def _discard_work_areas(self) -> None:
-        """Delete the staged file and the saved previous version (if any)."""
+    def _clean_up(self, *areas: str) -> None:
+        """Delete work areas once they are not needed; a failure only warns."""
         fs = self.location.fs
-        for area in (self.stage, self._saved):
-            fs.invalidate_cache(area)
-            leftovers = fs.find(area)
-            if leftovers:
-                fs.rm(leftovers)
+        for area in areas:
+            try:
+                fs.invalidate_cache(area)
+                leftovers = fs.find(area)
+                if leftovers:
+                    fs.rm(leftovers)
+            except Exception as exc:
+                # What is left is the next attempt's to remove; the outcome stands.
+                logger.warning("could not remove the work area %s: %s", area, exc)
 
     def _discard_stage(self) -> None:
-        self._discard_work_areas()
+        # Only the stage: a saved previous version is dropped once it is back or replaced.
+        self._clean_up(self.stage)
+
+
+def commit_order(paths: Iterable[str]) -> list[str]:
+    """Data files first, the manifest last: the manifest is what marks a version whole."""
+    return sorted(paths, key=lambda path: (path.endswith(f"/{MANIFEST_NAME}"), path))
+
+
+def put_back(location: PartitionLocation, saved: dict[str, str]) -> None:
+    """Empty the partition's prefix, then copy the saved objects to their original paths."""
+    fs, final = location.fs, location.path
+    fs.invalidate_cache(final)
+    placed = fs.find(final)
+    if placed:
+        fs.rm(placed)
+    for copy in commit_order(saved):
+        fs.copy(copy, saved[copy])
+
+
+def recover_saved_version(location: PartitionLocation) -> None:
+    """Put back a previous version that a killed commit had deleted; drop other saves.
+
+    A commit killed between its delete and its manifest leaves the partition without a
+    manifest and the previous version (with its manifest) in a work area: that version
+    goes back, so the partition is whole again even if this attempt fails. A saved copy of
+    a version still in place, or one a later commit replaced, is only deleted.
+    """
+    fs, final = location.fs, location.path
+    for area in location.leftover_work_areas([OLD]):
+        fs.invalidate_cache(final)
+        saved = fs.find(area)
+        whole = f"{area}/{MANIFEST_NAME}" in saved
+        if whole and not fs.exists(f"{final}/{MANIFEST_NAME}"):
+            put_back(location, {path: f"{final}/{path.removeprefix(area + '/')}" for path in saved})
+            logger.warning("put back %s, which a killed commit had deleted", location.uri)
+        if saved:
+            fs.rm(saved)
 
 
 def abort_unfinished_uploads(location: PartitionLocation) -> None:
     """Abort multipart uploads that killed runs left in this partition's work areas.
 
     An upload killed half-way is invisible but its parts are stored (and billed) until it
-    is aborted; a bucket lifecycle rule would catch them too, but only days later.
+    is aborted. Best effort: a role without s3:ListBucketMultipartUploads or
+    s3:AbortMultipartUpload still exports, and a bucket lifecycle rule that aborts
+    incomplete uploads does the same job days later.
     """
     fs = location.fs
     bucket, _, prefix = location.work_area_prefix.partition("/")
-    uploads = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix)
-    for upload in uploads.get("Uploads", []):
-        fs.call_s3(
-            "abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-        )
+    try:
+        uploads = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix)
+        for upload in uploads.get("Uploads", []):
+            fs.call_s3(
+                "abort_multipart_upload",
+                Bucket=bucket,
+                Key=upload["Key"],
+                UploadId=upload["UploadId"],
+            )
+    except OSError as exc:
+        logger.warning("could not abort unfinished uploads under %s: %s", location.uri, exc)

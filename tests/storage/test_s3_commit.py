@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
+from pipelines.storage import commit
 from pipelines.storage.partitions import PartitionStore, StorageError
 from tests.storage.conftest import StoreFactory
 from tests.storage.helpers import (
     EXPORT,
     PARTITION,
+    SCHEMA,
     read_visible,
     visible_files,
     work_areas,
@@ -103,10 +105,36 @@ def test_when_the_previous_version_cannot_be_put_back_the_error_says_where_it_is
     with pytest.raises(StorageError, match=r"nor put its previous version back.*saved under"):
         write_partition(store, "v2", 7)
     monkeypatch.undo()
-    # Nothing visible (an allowed state), the saved copy kept; the next run completes it.
+    # Nothing visible (an allowed state), and the saved copy kept for the next attempt.
     assert visible_files(store) == []
-    write_partition(store, "v3", 4)
-    assert read_visible(store).column("version").unique().to_pylist() == ["v3"]
+    assert any(".old-" in path for path in work_areas(store))
+    # The next attempt puts v1 back before anything else: even one that fails later.
+    with store.writer(EXPORT, PARTITION, SCHEMA) as writer:
+        writer.abort()
+    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
+    manifest = store.read_manifest(EXPORT, PARTITION, format="parquet")
+    assert manifest is not None and manifest["run_id"] == "v1"
+    assert work_areas(store) == []
+
+
+class Terminated(BaseException):
+    """Like Dagster's DagsterExecutionInterruptedError: not an Exception."""
+
+
+def test_a_run_terminated_mid_commit_puts_the_previous_version_back(
+    make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store()
+    write_partition(store, "v1", 5)
+
+    def terminate(step: str) -> None:
+        if step == "old-deleted":
+            raise Terminated
+
+    monkeypatch.setattr(commit, "step_hook", terminate)
+    with pytest.raises(Terminated):
+        write_partition(store, "v2", 7)
+    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
     assert work_areas(store) == []
 
 
@@ -121,3 +149,13 @@ def test_uploads_a_killed_run_left_unfinished_are_aborted(make_store: StoreFacto
     write_partition(store, "v1", 5)
     uploads = store.fs.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads", [])
     assert [upload["Key"] for upload in uploads] == [other]
+
+
+def test_a_role_that_cannot_list_uploads_still_exports(
+    make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store()
+    fail_when(store, monkeypatch, "call_s3", lambda method, *_: "multipart" in method)
+    write_partition(store, "v1", 5)
+    assert read_visible(store).num_rows == 5
+    assert "could not abort unfinished uploads" in caplog.text
