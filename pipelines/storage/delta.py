@@ -115,6 +115,11 @@ class DeltaPartitionWriter(StagedPartitionWriter):
         try:
             table = open_table(self._table_uri, schema, [key for key, _ in partition], options)
             actions = self._upload(files)
+            # A long upload can outlast temporary credentials: commit with fresh ones.
+            fresh = self._storage_options()
+            if fresh != options:
+                options = fresh
+                table = DeltaTable(self._table_uri, storage_options=options)
             # No removes of our own: the overwrite removes whatever the filter matches.
             changes: list[AddAction | RemoveAction] = [*actions]
             table.create_write_transaction(
