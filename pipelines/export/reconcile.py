@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.export.queries import ExportQueries
-from pipelines.export.runner import partition_values
+from pipelines.export.runner import partition_values, same_export
 from pipelines.export.spec import ExportSpec
 from pipelines.export.window import TimeWindow
 from pipelines.query_api import MAX_ROW_LIMIT, QueryClient
@@ -113,8 +113,8 @@ def partition_states(
     states = []
     for window, manifest in zip(windows, manifests, strict=True):
         exported = int(manifest["rows"]) if manifest is not None else None
-        same_query = manifest is None or manifest.get("query") == queries.rows(
-            window.start, window.end
+        same_query = manifest is None or same_export(
+            manifest, spec, queries.rows(window.start, window.end)
         )
         states.append(PartitionState(window, counts.get(window.start, 0), exported, same_query))
     return states

@@ -91,25 +91,48 @@ class FewerRowsError(ValueError):
     """The server now has fewer rows for a partition than the export holds."""
 
 
-def _refuse_fewer_rows(previous: dict[str, Any] | None, query: str, rows: int) -> None:
-    """Refuse to replace a partition with fewer rows than the same query exported before.
+@dataclass(frozen=True)
+class KeptRows:
+    """What a partition holds before an export replaces it, for the fewer-rows guard."""
 
-    Logfire only ever adds rows to a window (late data); fewer rows for the same query mean
+    rows: int
+    # Where the count comes from: the commit record, or the files when there is none.
+    source: str
+
+
+def definition_fingerprint(spec: ExportSpec) -> str:
+    """What decides an export's rows: table, columns, filter and cursor, hashed.
+
+    Stored in each manifest; unlike the rendered SQL it does not change when this project
+    changes how it writes queries.
+    """
+    described = [spec.table, spec.selected_columns, spec.where, spec.time_column]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
+
+
+def same_export(record: dict[str, Any], spec: ExportSpec, query: str) -> bool:
+    """Whether a commit record was written by the export as `spec` defines it now."""
+    if "definition" in record:
+        return bool(record["definition"] == definition_fingerprint(spec))
+    return bool(record.get("query") == query)  # a record from before fingerprints
+
+
+def _refuse_fewer_rows(kept: KeptRows | None, rows: int) -> None:
+    """Refuse to replace a partition with fewer rows than the same export wrote before.
+
+    Logfire only ever adds rows to a window (late data); fewer rows for the same export mean
     that the server dropped some, past its retention most likely (30 days on some plans).
     This export exists to keep telemetry beyond that retention, so an ordinary re-run or
     backfill must not overwrite the archived rows with what is left. A changed export (other
-    columns or filter) writes a different query, and may shrink a partition freely.
+    columns or filter) may shrink a partition freely.
     """
-    if previous is None or previous.get("query") != query:
-        return
-    kept = int(previous.get("rows", 0))
-    if rows < kept:
+    if kept is not None and rows < kept.rows:
         raise FewerRowsError(
-            f"the server now has {rows} rows for this window, but the partition holds {kept} "
-            f"from run {previous.get('run_id')} (written {previous.get('written_at')}); "
-            "replacing it would lose rows Logfire no longer returns (past its retention?), so "
-            f"it was left as it is. To replace it anyway, run with the tag "
-            f"{ALLOW_FEWER_ROWS_TAG}=true (logfire-export backfill --allow-fewer-rows)"
+            f"the server now has {rows} rows for this window, but the partition holds "
+            f"{kept.rows} ({kept.source}); replacing it would lose rows Logfire no longer "
+            "returns (past its retention?), so it was left as it is. To replace it anyway, "
+            f"run with the tag {ALLOW_FEWER_ROWS_TAG}=true "
+            "(logfire-export backfill --allow-fewer-rows)"
         )
 
 
@@ -165,12 +188,12 @@ class PartitionExporter:
         try:
             self.store.check_format(spec.name, spec.format)
             previous = self.store.read_manifest(spec.name, partition, format=spec.format)
-            kept = None if allow_fewer_rows else previous
+            kept = None if allow_fewer_rows else self._kept_rows(spec, partition, previous, query)
             planner = self._planner(queries)
             chunks = planner.plan(window.start, window.end)
             planned_rows = sum(chunk.expected_rows for chunk in chunks)
             # Checked before any row is fetched, and again before the commit.
-            _refuse_fewer_rows(kept, query, planned_rows)
+            _refuse_fewer_rows(kept, planned_rows)
             progress = _Progress()
             with self.store.writer(
                 spec.name,
@@ -198,7 +221,7 @@ class PartitionExporter:
                             len(chunks),
                             progress.rows,
                         )
-                _refuse_fewer_rows(kept, query, progress.rows)
+                _refuse_fewer_rows(kept, progress.rows)
                 after = self.client.stats.snapshot()
                 committed = writer.commit(
                     {
@@ -211,6 +234,7 @@ class PartitionExporter:
                         "planned_rows": planned_rows,
                         "requests": after["requests"] - before["requests"],
                         "schema_fingerprint": schema_fingerprint(spec.arrow_schema),
+                        "definition": definition_fingerprint(spec),
                         "run_id": run_id,
                         "query": query,
                         "written_at": iso_utc(datetime.now(UTC)),
@@ -237,6 +261,23 @@ class PartitionExporter:
             duration_s=round(time.monotonic() - started, 3),
             previous_rows=None if previous is None else int(previous["rows"]),
         )
+
+    def _kept_rows(
+        self,
+        spec: ExportSpec,
+        partition: PartitionValues,
+        previous: dict[str, Any] | None,
+        query: str,
+    ) -> KeptRows | None:
+        """The rows the guard protects: none if the export changed since they were written."""
+        if previous is not None:
+            if not same_export(previous, spec, query):
+                return None
+            return KeptRows(int(previous["rows"]), f"from run {previous.get('run_id')}")
+        # No commit record (one past the Delta history read, or files a killed commit left):
+        # count what is there, and assume the same export wrote it.
+        rows = self.store.current_rows(spec.name, partition, format=spec.format)
+        return None if rows is None else KeptRows(rows, "counted in its files, no commit record")
 
     def plan(self, spec: ExportSpec, window: TimeWindow) -> list[Chunk]:
         """The chunks an export of `window` would fetch, without fetching or writing."""

@@ -244,6 +244,17 @@ def committed_files(
     return sorted(files, key=lambda f: f.name)
 
 
+def partition_rows(
+    table_uri: str, partition: PartitionValues, storage_options: StorageOptions
+) -> int | None:
+    """The rows the table's current version holds for one partition (None: no files)."""
+    try:
+        files = committed_files(table_uri, partition, storage_options)
+    except TableNotFoundError:
+        return None
+    return sum(f.rows for f in files) if files else None
+
+
 def read_delta_manifests(
     table_uri: str, partitions: Sequence[PartitionValues], storage_options: StorageOptions
 ) -> list[dict[str, Any] | None]:

@@ -76,6 +76,26 @@ class PartitionStore:
         """Prove that files can be written under the root (creating a local root if needed)."""
         roots.check_writable(self.fs, self.root, self.root_uri)
 
+    def current_rows(
+        self, export: str, partition: PartitionValues, *, format: OutputFormat
+    ) -> int | None:
+        """The rows the partition holds now, from file footers or the Delta log (None: none).
+
+        For when there is no commit record to say: a count, not a read of the data.
+        """
+        if format == "delta":
+            from pipelines.storage.delta import partition_rows
+
+            return partition_rows(self.table_uri(export), partition, self.delta_storage_options())
+        path = self.partition_path(export, partition)
+        self.fs.invalidate_cache(path)
+        if not self.fs.exists(path):
+            return None
+        names = [p for p in self.fs.ls(path, detail=False) if p.endswith(".parquet")]
+        if not names:
+            return None
+        return sum(int(pq.read_metadata(name, filesystem=self.fs).num_rows) for name in names)
+
     def vacuum_delta(self, export: str, retention_hours: int) -> list[str] | None:
         """Remove the Delta files of `export` no recent version needs (None: no table yet)."""
         from pipelines.storage.delta import vacuum_table

@@ -1,5 +1,6 @@
 """Exporting partitions from the real local server: every row exactly once."""
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -8,6 +9,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
+from pipelines.export.planner import Chunk, ChunkPlanner
 from pipelines.export.runner import (
     ExportError,
     PartitionExporter,
@@ -284,13 +286,66 @@ def test_fewer_rows_for_the_same_query_leave_the_partition_as_it_is(
     server.reset()  # the server forgot the window's rows (as retention would)
     load(server, spread(120))
     before = client.stats.snapshot()["requests"]
-    with pytest.raises(ExportError, match=r"now has 120 rows .* holds 300 from run test"):
+    with pytest.raises(ExportError, match=r"now has 120 rows .* holds 300 \(from run test\)"):
         PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
     # Only the planning histogram was sent: no row was fetched for nothing.
     assert client.stats.snapshot()["requests"] - before == 1
     assert exported(store, spec, WINDOW).num_rows == 300
     manifest = store.read_manifest(spec.name, partition_values(spec, WINDOW), format="parquet")
     assert manifest is not None and manifest["run_id"] == "test"
+
+
+def test_without_a_commit_record_the_rows_in_the_files_are_protected(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    """Files a killed commit left, or a Delta record past the history read: counted."""
+    load(server, spread(300))
+    store, spec, _ = run(server, client, tmp_path)
+    partition = partition_values(spec, WINDOW)
+    store.fs.rm(f"{store.partition_path(spec.name, partition)}/_manifest.json")
+    server.reset()
+    load(server, spread(120))
+    with pytest.raises(ExportError, match=r"holds 300 \(counted in its files, no commit record\)"):
+        PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
+    assert exported(store, spec, WINDOW).num_rows == 300
+
+
+def test_rows_that_vanish_between_planning_and_fetching_are_caught_before_the_commit(
+    server: LocalLogfireServer,
+    client: QueryClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    load(server, spread(300))
+    store, spec, _ = run(server, client, tmp_path)
+    real_plan = ChunkPlanner.plan
+
+    def plan_then_lose_rows(self: ChunkPlanner, start: datetime, end: datetime) -> list[Chunk]:
+        chunks = real_plan(self, start, end)  # counts 300: the first check passes
+        server.reset()
+        load(server, spread(120))
+        return chunks
+
+    monkeypatch.setattr(ChunkPlanner, "plan", plan_then_lose_rows)
+    with pytest.raises(ExportError, match="now has 120 rows"):
+        PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
+    assert exported(store, spec, WINDOW).num_rows == 300
+
+
+def test_a_record_from_before_fingerprints_is_compared_by_its_query(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(300))
+    store, spec, _ = run(server, client, tmp_path)
+    folder = store.partition_path(spec.name, partition_values(spec, WINDOW))
+    manifest_path = f"{folder}/_manifest.json"
+    record = json.loads(store.fs.cat_file(manifest_path))
+    del record["definition"]
+    store.fs.pipe_file(manifest_path, json.dumps(record).encode())
+    server.reset()
+    load(server, spread(120))
+    with pytest.raises(ExportError, match="holds 300"):
+        PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
 
 
 def test_fewer_rows_replace_the_partition_when_allowed(

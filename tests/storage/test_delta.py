@@ -340,3 +340,11 @@ def test_an_endpoint_from_the_environment_is_used_over_plain_http(
     options = store.delta_storage_options()
     assert options is not None and options["AWS_ALLOW_HTTP"] == "true"
     assert read_delta_partition(store.table_uri("records"), HOUR_13, options).num_rows == 5
+
+
+def test_the_rows_a_partition_holds_are_counted_from_the_log(make_store: StoreFactory) -> None:
+    store = make_store()
+    assert store.current_rows("records", HOUR_13, format="delta") is None  # no table yet
+    write(store, HOUR_13, rows("a", 25))
+    assert store.current_rows("records", HOUR_13, format="delta") == 25
+    assert store.current_rows("records", HOUR_14, format="delta") is None

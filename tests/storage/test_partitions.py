@@ -228,3 +228,10 @@ def test_a_failed_swap_puts_the_previous_version_back(
     assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
     manifest = store.read_manifest(EXPORT, PARTITION, format="parquet")
     assert manifest is not None and manifest["run_id"] == "v1"
+
+
+def test_the_rows_a_partition_holds_are_counted_from_its_footers(make_store: StoreFactory) -> None:
+    store = make_store(ParquetFileSpec(row_group_rows=40, max_rows_per_file=100))
+    assert store.current_rows(EXPORT, PARTITION, format="parquet") is None
+    write_partition(store, "v1", 250)
+    assert store.current_rows(EXPORT, PARTITION, format="parquet") == 250
