@@ -103,6 +103,8 @@ def demo_command(
 ) -> None:
     """Run the whole pipeline on real telemetry against a local server; no token needed."""
     console = Console()
+    if not out.exists() and out.parent.is_dir():
+        out.mkdir()  # the demo's own folder: unlike an export root, it may be made here
     with user_errors():
         # The same resource as the demo's runs: a bad --out fails here, not once per hour.
         ParquetStorageResource(root=str(out)).store().check_writable()

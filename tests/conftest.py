@@ -10,6 +10,7 @@ from hypothesis import settings
 
 from pipelines.query_api import QueryClient, RetryPolicy
 from pipelines.server.runner import LocalLogfireServer
+from pipelines.server.store import TelemetryStore
 from tests.storage.s3_server import S3Endpoint, moto_server
 
 # CI replays the same generated examples every run, so that a landing never depends on
@@ -31,8 +32,11 @@ def running_server() -> Iterator[LocalLogfireServer]:
 
 @pytest.fixture
 def server(running_server: LocalLogfireServer) -> LocalLogfireServer:
-    """The local Logfire-compatible server, emptied: no rows, no faults, no query log."""
-    running_server.reset()
+    """The local Logfire-compatible server, emptied: no rows, no faults, no query log.
+
+    And on real time again: a test that pinned the store's clock must not pass it on.
+    """
+    running_server.reset(TelemetryStore())
     return running_server
 
 

@@ -29,6 +29,7 @@ def project(server: LocalLogfireServer, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LOGFIRE_READ_TOKEN", server.read_token)
     monkeypatch.setenv("LOGFIRE_EXPORT_BASE_URL", server.base_url)
+    (tmp_path / "out").mkdir()
     monkeypatch.setenv("LOGFIRE_EXPORT_STORAGE_ROOT", str(tmp_path / "out"))
     monkeypatch.setenv("LOGFIRE_EXPORT_CONFIG_FILE", str(tmp_path / "exports.yaml"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
@@ -92,7 +93,7 @@ def test_plan_shows_chunks_without_writing(project: Path) -> None:
     result = CliRunner().invoke(app, ["plan", "daily_records", "2026-12-01"])
     assert result.exit_code == 0, result.output
     assert "chunk(s)" in result.output and "nothing was written" in result.output
-    assert not (project / "out").exists()
+    assert list((project / "out").iterdir()) == []
 
 
 def test_backfill_failures_show_the_exports_own_message(

@@ -32,6 +32,7 @@ def test_sdk_telemetry_round_trips_through_dagster_to_parquet(
     config = parse_exports({"exports": {"records": {"table": "records", "start": "2026-01-01"}}})
     spec = config.exports["records"]
     monkeypatch.setenv("LOGFIRE_READ_TOKEN", server.read_token)
+    (tmp_path / "out").mkdir()
     defs = build_definitions(
         config,
         logfire=LogfireQueryResource(base_url=server.base_url),

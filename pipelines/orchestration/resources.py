@@ -54,4 +54,7 @@ class ParquetStorageResource(ConfigurableResource["ParquetStorageResource"]):
             endpoint_url=self.s3_endpoint_url or settings.s3_endpoint_url,
             region=self.s3_region or settings.s3_region,
         )
-        return PartitionStore(self.root or settings.storage_root, s3=s3)
+        # Only the default root (`data` in the working directory) is created if missing; a
+        # root someone chose must exist, or a typo would write somewhere nobody looks.
+        default_root = self.root is None and "storage_root" not in settings.model_fields_set
+        return PartitionStore(self.root or settings.storage_root, s3=s3, create_root=default_root)

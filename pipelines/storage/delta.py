@@ -15,8 +15,8 @@ re-partition the rows in parallel (losing their order) and size files in bytes o
 add action carries statistics taken from the file's footer (see `delta_stats`).
 
 A run killed before its commit leaves data files that no version of the log references;
-`DeltaTable.vacuum()` removes them once they are older than its retention. It is not run
-here, because a retention of zero would also delete the files of a concurrent writer.
+they, and the files of replaced versions, stay until `vacuum_table` (the weekly
+`delta_vacuum` job) removes what no version within its retention needs.
 """
 
 import contextlib

@@ -62,8 +62,11 @@ class PartitionStore:
         *,
         file_spec: ParquetFileSpec | None = None,
         s3: S3Options | None = None,
+        create_root: bool = False,
     ) -> None:
         self.root_uri = root
+        # Whether `check_writable` may create a missing local root (only the default one).
+        self.create_root = create_root
         self.s3 = s3 or S3Options()
         self.fs, self.root = roots.open_root(root, self.s3)
         self.file_spec = file_spec or ParquetFileSpec()
@@ -73,8 +76,8 @@ class PartitionStore:
         return isinstance(self.fs, LocalFileSystem)
 
     def check_writable(self) -> None:
-        """Prove that files can be written under the root (creating a local root if needed)."""
-        roots.check_writable(self.fs, self.root, self.root_uri)
+        """Prove that partitions can be committed under the root; fail naming it if not."""
+        roots.check_writable(self.fs, self.root, self.root_uri, create=self.create_root)
 
     def current_rows(
         self, export: str, partition: PartitionValues, *, format: OutputFormat

@@ -53,7 +53,7 @@ def open_root(root: str, s3: S3Options) -> tuple[AbstractFileSystem, str]:
     return fs, path
 
 
-def check_writable(fs: AbstractFileSystem, root: str, uri: str) -> None:
+def check_writable(fs: AbstractFileSystem, root: str, uri: str, *, create: bool = False) -> None:
     """Prove that a partition can be committed under `root`, or fail naming it.
 
     A commit writes, lists, reads (a server-side copy reads its source) and deletes in bulk,
@@ -61,8 +61,9 @@ def check_writable(fs: AbstractFileSystem, root: str, uri: str) -> None:
     back, delete it and make sure it is gone (s3fs passes over a key that DeleteObjects
     refused). Six requests on S3.
 
-    A local root is created if its parent folder exists (so `data` works out of the box); a
-    deeper missing path is more likely a typo than a wish. An S3 root needs its bucket.
+    A local root must exist: a missing folder is more often a typo, or a disk that is not
+    mounted (its mount point exists, empty), than a wish. `create` makes one whose parent
+    exists (the default `data` root). An S3 root needs its bucket; prefixes need no creating.
     """
     # StorageError: a check below failed, and the probe may need removing.
     errors: tuple[type[Exception], ...] = (OSError, StorageError)
@@ -81,6 +82,11 @@ def check_writable(fs: AbstractFileSystem, root: str, uri: str) -> None:
             if not os.path.isdir(parent):
                 raise StorageError(
                     f"output root {uri!r} does not exist, and neither does its parent {parent}"
+                )
+            if not create:
+                raise StorageError(
+                    f"output root {uri!r} does not exist; create it (mkdir {root}) or fix the "
+                    "root's path"
                 )
             os.mkdir(root)
         fs.pipe_file(probe, token.encode())

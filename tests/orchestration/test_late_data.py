@@ -47,8 +47,11 @@ class Clock:
 @pytest.fixture
 def clock(server: LocalLogfireServer) -> Iterator[Clock]:
     clock = Clock(DAY + timedelta(days=1, hours=2))
+    real = server.store.clock
     server.store.clock = clock
     yield clock
+    # The server outlives the test (and `reset` keeps the clock): later tests need real time.
+    server.store.clock = real
 
 
 @pytest.fixture(autouse=True)

@@ -48,6 +48,7 @@ def make_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
         root = f"s3://{bucket}/out"
         options = S3Options(endpoint_url=endpoint.url)
     else:
+        (tmp_path / "out").mkdir()
         root, options = str(tmp_path / "out"), S3Options()
 
     def make(file_spec: ParquetFileSpec | None = None) -> PartitionStore:

@@ -1,5 +1,6 @@
 """Bad output roots fail early, naming the root, and leave nothing behind."""
 
+import os
 from pathlib import Path
 from typing import NoReturn
 
@@ -14,9 +15,28 @@ from tests.storage.helpers import PARTITION, SCHEMA
 from tests.storage.s3_server import S3Endpoint
 
 
-def test_a_local_root_is_created_when_its_parent_exists(tmp_path: Path) -> None:
-    PartitionStore(str(tmp_path / "out")).check_writable()
+def test_a_missing_local_root_is_refused_not_created(tmp_path: Path) -> None:
+    # A typo, or a disk that is not mounted, must not send the output somewhere else.
+    root = str(tmp_path / "out")
+    with pytest.raises(StorageError, match=rf"output root '{root}' does not exist; create it"):
+        PartitionStore(root).check_writable()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_root_is_created_when_its_parent_exists(tmp_path: Path) -> None:
+    PartitionStore(str(tmp_path / "out"), create_root=True).check_writable()
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
+def test_only_an_unset_root_setting_may_be_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOGFIRE_EXPORT_STORAGE_ROOT", raising=False)
+    assert ParquetStorageResource().store().create_root
+    monkeypatch.setenv("LOGFIRE_EXPORT_STORAGE_ROOT", str(tmp_path / "chosen"))
+    assert not ParquetStorageResource().store().create_root
+    assert not ParquetStorageResource(root=str(tmp_path / "x")).store().create_root
 
 
 def test_a_local_root_under_a_missing_folder_is_refused(tmp_path: Path) -> None:
@@ -134,6 +154,7 @@ def test_a_root_that_cannot_be_listed_or_read_is_refused(
     fs = LocalFileSystem(skip_instance_cache=True)
     monkeypatch.setattr(fs, method, denied)
     root = str(tmp_path / "out")
+    os.mkdir(root)
     with pytest.raises(StorageError, match=f"output root '{root}': could not {step}: Access"):
         roots.check_writable(fs, root, root)
     assert list((tmp_path / "out").iterdir()) == []  # the probe was removed all the same
@@ -145,6 +166,7 @@ def test_a_probe_missing_from_the_listing_is_refused(
     fs = LocalFileSystem(skip_instance_cache=True)
     monkeypatch.setattr(fs, "ls", lambda *args, **kwargs: [])
     root = str(tmp_path / "out")
+    os.mkdir(root)
     with pytest.raises(StorageError, match=r"the probe .*/out/\.write-probe-\w+ is not in its"):
         roots.check_writable(fs, root, root)
 
@@ -156,5 +178,6 @@ def test_a_delete_refused_without_an_error_is_caught(
     fs = LocalFileSystem(skip_instance_cache=True)
     monkeypatch.setattr(fs, "rm", lambda *args, **kwargs: None)
     root = str(tmp_path / "out")
+    os.mkdir(root)
     with pytest.raises(StorageError, match=r"probe .*\.write-probe-\w+ is still there after del"):
         roots.check_writable(fs, root, root)
