@@ -277,14 +277,27 @@ def test_a_chunk_that_keeps_timing_out_is_split(
     assert_exactly_once(exported(store, spec, WINDOW), server_rows(server, spec, WINDOW))
 
 
+def archive_300_rows(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> tuple[PartitionStore, ExportSpec]:
+    """Export 300 rows of the window, the archive that the fewer-rows tests protect."""
+    load(server, spread(300))
+    store, spec, _ = run(server, client, tmp_path)
+    return store, spec
+
+
+def forget_all_but_120_rows(server: LocalLogfireServer) -> None:
+    """What Logfire's retention does to a window: the server keeps fewer of its rows."""
+    server.reset()
+    load(server, spread(120))
+
+
 def test_fewer_rows_for_the_same_query_leave_the_partition_as_it_is(
     server: LocalLogfireServer, client: QueryClient, tmp_path: Path
 ) -> None:
     """What Logfire's retention does to an archived day must not reach the archive."""
-    load(server, spread(300))
-    store, spec, _ = run(server, client, tmp_path)
-    server.reset()  # the server forgot the window's rows (as retention would)
-    load(server, spread(120))
+    store, spec = archive_300_rows(server, client, tmp_path)
+    forget_all_but_120_rows(server)
     before = client.stats.snapshot()["requests"]
     with pytest.raises(ExportError, match=r"now has 120 rows .* holds 300 \(from run test\)"):
         PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
@@ -299,12 +312,10 @@ def test_without_a_commit_record_the_rows_in_the_files_are_protected(
     server: LocalLogfireServer, client: QueryClient, tmp_path: Path
 ) -> None:
     """Files a killed commit left, or a Delta record past the history read: counted."""
-    load(server, spread(300))
-    store, spec, _ = run(server, client, tmp_path)
+    store, spec = archive_300_rows(server, client, tmp_path)
     partition = partition_values(spec, WINDOW)
     store.fs.rm(f"{store.partition_path(spec.name, partition)}/_manifest.json")
-    server.reset()
-    load(server, spread(120))
+    forget_all_but_120_rows(server)
     with pytest.raises(ExportError, match=r"holds 300 \(counted in its files, no commit record\)"):
         PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
     assert exported(store, spec, WINDOW).num_rows == 300
@@ -316,14 +327,12 @@ def test_rows_that_vanish_between_planning_and_fetching_are_caught_before_the_co
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    load(server, spread(300))
-    store, spec, _ = run(server, client, tmp_path)
+    store, spec = archive_300_rows(server, client, tmp_path)
     real_plan = ChunkPlanner.plan
 
     def plan_then_lose_rows(self: ChunkPlanner, start: datetime, end: datetime) -> list[Chunk]:
         chunks = real_plan(self, start, end)  # counts 300: the first check passes
-        server.reset()
-        load(server, spread(120))
+        forget_all_but_120_rows(server)
         return chunks
 
     monkeypatch.setattr(ChunkPlanner, "plan", plan_then_lose_rows)
@@ -335,15 +344,13 @@ def test_rows_that_vanish_between_planning_and_fetching_are_caught_before_the_co
 def test_a_record_from_before_fingerprints_is_compared_by_its_query(
     server: LocalLogfireServer, client: QueryClient, tmp_path: Path
 ) -> None:
-    load(server, spread(300))
-    store, spec, _ = run(server, client, tmp_path)
+    store, spec = archive_300_rows(server, client, tmp_path)
     folder = store.partition_path(spec.name, partition_values(spec, WINDOW))
     manifest_path = f"{folder}/_manifest.json"
     record = json.loads(store.fs.cat_file(manifest_path))
     del record["definition"]
     store.fs.pipe_file(manifest_path, json.dumps(record).encode())
-    server.reset()
-    load(server, spread(120))
+    forget_all_but_120_rows(server)
     with pytest.raises(ExportError, match="holds 300"):
         PartitionExporter(client, store).export(spec, WINDOW, run_id="second")
 
@@ -351,10 +358,8 @@ def test_a_record_from_before_fingerprints_is_compared_by_its_query(
 def test_fewer_rows_replace_the_partition_when_allowed(
     server: LocalLogfireServer, client: QueryClient, tmp_path: Path
 ) -> None:
-    load(server, spread(300))
-    store, spec, _ = run(server, client, tmp_path)
-    server.reset()
-    load(server, spread(120))
+    store, spec = archive_300_rows(server, client, tmp_path)
+    forget_all_but_120_rows(server)
     exporter = PartitionExporter(client, store)
     result = exporter.export(spec, WINDOW, run_id="second", allow_fewer_rows=True)
     assert (result.rows, result.previous_rows) == (120, 300)
@@ -364,8 +369,7 @@ def test_fewer_rows_replace_the_partition_when_allowed(
 def test_a_changed_export_may_shrink_its_partitions(
     server: LocalLogfireServer, client: QueryClient, tmp_path: Path
 ) -> None:
-    load(server, spread(300))
-    store, _, _ = run(server, client, tmp_path)
+    store, _ = archive_300_rows(server, client, tmp_path)
     narrower = records_spec(where="is_exception")
     result = PartitionExporter(client, store).export(narrower, WINDOW, run_id="narrower")
     assert result.rows < 300 and result.previous_rows == 300

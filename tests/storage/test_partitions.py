@@ -132,12 +132,10 @@ def test_staged_files_are_invisible_until_the_commit(
     assert read_visible(store).column("version").unique().to_pylist() == ["v2"]
 
 
-def test_what_a_reader_sees_at_each_step_of_a_replace(
-    make_store: StoreFactory, backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The windows the README describes, observed at every step of a real commit."""
-    store = make_store(ParquetFileSpec(row_group_rows=40, max_rows_per_file=100))
-    write_partition(store, "v1", 150)
+def observe_each_step(
+    store: PartitionStore, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, tuple[list[str], int]]:
+    """What a reader sees (versions, rows) at each step a commit marks, filled in as it runs."""
     seen: dict[str, tuple[list[str], int]] = {}
 
     def observe(step: str) -> None:
@@ -145,6 +143,16 @@ def test_what_a_reader_sees_at_each_step_of_a_replace(
         seen[step] = (sorted(set(table.column("version").to_pylist())), table.num_rows)
 
     monkeypatch.setattr(commit, "step_hook", observe)
+    return seen
+
+
+def test_what_a_reader_sees_at_each_step_of_a_replace(
+    make_store: StoreFactory, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The windows the README describes, observed at every step of a real commit."""
+    store = make_store(ParquetFileSpec(row_group_rows=40, max_rows_per_file=100))
+    write_partition(store, "v1", 150)
+    seen = observe_each_step(store, monkeypatch)
     write_partition(store, "v2", 250)
     if backend == "local":
         # The atomic folder exchange: no moment without files.
@@ -169,14 +177,8 @@ def test_without_the_exchange_two_renames_leave_a_moment_without_files(
 ) -> None:
     store = PartitionStore(str(tmp_path), file_spec=ParquetFileSpec(max_rows_per_file=100))
     write_partition(store, "v1", 150)
-    seen: dict[str, tuple[list[str], int]] = {}
-
-    def observe(step: str) -> None:
-        table = read_visible(store)
-        seen[step] = (sorted(set(table.column("version").to_pylist())), table.num_rows)
-
+    seen = observe_each_step(store, monkeypatch)
     monkeypatch.setattr(exchange, "enabled", False)
-    monkeypatch.setattr(commit, "step_hook", observe)
     write_partition(store, "v2", 250)
     assert seen == {
         "files-written": (["v1"], 150),

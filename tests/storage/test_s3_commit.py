@@ -40,6 +40,13 @@ def fail_when(
     monkeypatch.setattr(store.fs, method, maybe_fail)
 
 
+def assert_previous_version_in_place(store: PartitionStore) -> None:
+    """v1, the version each test wrote first, is what a reader sees, with its manifest."""
+    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
+    manifest = store.read_manifest(EXPORT, PARTITION, format="parquet")
+    assert manifest is not None and manifest["run_id"] == "v1"
+
+
 def test_a_failed_copy_puts_the_previous_version_back(
     make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,9 +59,7 @@ def test_a_failed_copy_puts_the_previous_version_back(
         write_partition(store, "v2", 7)
     monkeypatch.undo()
     assert visible_files(store) == before
-    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
-    manifest = store.read_manifest(EXPORT, PARTITION, format="parquet")
-    assert manifest is not None and manifest["run_id"] == "v1"
+    assert_previous_version_in_place(store)
     assert work_areas(store) == []
 
 
@@ -67,9 +72,7 @@ def test_a_failed_manifest_write_puts_the_previous_version_back(
     with pytest.raises(StorageError, match="pipe_file refused"):
         write_partition(store, "v2", 7)
     monkeypatch.undo()
-    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
-    manifest = store.read_manifest(EXPORT, PARTITION, format="parquet")
-    assert manifest is not None and manifest["run_id"] == "v1"
+    assert_previous_version_in_place(store)
 
 
 def test_a_delete_that_s3_refuses_quietly_stops_the_commit(
@@ -92,7 +95,7 @@ def test_a_delete_that_s3_refuses_quietly_stops_the_commit(
         write_partition(store, "v2", 7)
     monkeypatch.undo()
     assert visible_files(store) == before  # never the new file beside the old one
-    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
+    assert_previous_version_in_place(store)
 
 
 def test_when_the_previous_version_cannot_be_put_back_the_error_says_where_it_is(
@@ -111,9 +114,7 @@ def test_when_the_previous_version_cannot_be_put_back_the_error_says_where_it_is
     # The next attempt puts v1 back before anything else: even one that fails later.
     with store.writer(EXPORT, PARTITION, SCHEMA) as writer:
         writer.abort()
-    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
-    manifest = store.read_manifest(EXPORT, PARTITION, format="parquet")
-    assert manifest is not None and manifest["run_id"] == "v1"
+    assert_previous_version_in_place(store)
     assert work_areas(store) == []
 
 
@@ -134,7 +135,7 @@ def test_a_run_terminated_mid_commit_puts_the_previous_version_back(
     monkeypatch.setattr(commit, "step_hook", terminate)
     with pytest.raises(Terminated):
         write_partition(store, "v2", 7)
-    assert read_visible(store).column("version").unique().to_pylist() == ["v1"]
+    assert_previous_version_in_place(store)
     assert work_areas(store) == []
 
 
