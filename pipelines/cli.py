@@ -162,7 +162,9 @@ def backfill_command(
     # Checked once here, not once per run: an unusable output root (a missing folder or
     # bucket, no credentials), then a bad token or an unreachable API.
     with user_errors():
-        ParquetStorageResource().store().check_writable()
+        store = ParquetStorageResource().store()
+        store.check_writable()
+        store.check_format(export, spec.format)
         with LogfireQueryResource().client() as client:
             client.read_token_info()
     instance = prepare_dagster_home(dagster_home)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from dagster import ExecuteInProcessResult, TimeWindow
 
+from pipelines.export.runner import ALLOW_FEWER_ROWS_TAG
 from pipelines.export.spec import load_exports
-from pipelines.orchestration.assets import partitions_for
+from pipelines.orchestration.assets import REASON_TAG, partitions_for
 from pipelines.orchestration.build import build_definitions
 from pipelines.orchestration.local_runs import (
     failure_message,
@@ -32,6 +33,9 @@ from pipelines.server.synthetic import generate_records
 from pipelines.server.synthetic_metrics import generate_metrics
 from pipelines.settings import ExportSettings
 
+# Each demo generates new random rows, so a re-run may find fewer in an hour than the
+# last run exported into the same --out: that output is the demo's own, replace it.
+DEMO_TAGS = {REASON_TAG: "demo", ALLOW_FEWER_ROWS_TAG: "true"}
 DEMO_HOURS = 4  # the current hour and the three before it
 SYNTHETIC_RECORDS = 120_000
 SYNTHETIC_METRICS = 6_000
@@ -102,7 +106,9 @@ def run_demo(out: Path, dagster_home: Path, server_data: Path = DEFAULT_SERVER_D
                 TimeWindow(first_hour, current_hour + timedelta(hours=1))
             )
             for key in keys:
-                result = materialize_partition(defs, name, key, instance, log_level="WARNING")
+                result = materialize_partition(
+                    defs, name, key, instance, log_level="WARNING", tags=DEMO_TAGS
+                )
                 rows.append(_row(name, key, result))
     return DemoReport(
         rows, out.resolve(), dagster_home.resolve(), server_data.resolve(), records_sent

@@ -14,6 +14,10 @@ def demo_table(report: DemoReport) -> Table:
         table.add_column(column, justify="right")
     table.add_column("match")
     for row in report.rows:
+        if not row.succeeded:
+            # Nothing was counted: zeros would read as "the server is empty".
+            table.add_row(row.export, row.partition, "-", "-", "-", "-", "[red]failed[/red]")
+            continue
         table.add_row(
             row.export,
             row.partition,

@@ -58,6 +58,27 @@ def test_backfill_exports_each_day_as_a_recorded_dagster_run(
         assert {run.tags[REASON_TAG] for run in runs} == {"backfill"}
 
 
+def test_backfill_over_another_formats_output_stops_before_any_run(
+    project: Path, server: LocalLogfireServer
+) -> None:
+    days = ["--from", "2026-12-01", "--to", "2026-12-02"]
+    assert CliRunner().invoke(app, ["backfill", "daily_records", *days]).exit_code == 0
+    (project / "delta.yaml").write_text(
+        "exports:\n  daily_records:\n    table: records\n    partitions: daily\n"
+        "    start: 2026-11-01\n    format: delta\n"
+    )
+    server.query_log.clear()
+    result = CliRunner().invoke(
+        app,
+        ["backfill", "daily_records", *days],
+        env={"LOGFIRE_EXPORT_CONFIG_FILE": str(project / "delta.yaml")},
+    )
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert f"error: {project / 'out' / 'daily_records'} holds Parquet partitions" in line
+    assert len(server.query_log) == 0
+
+
 def test_backfill_keeps_a_partition_the_server_now_has_fewer_rows_for(
     project: Path, server: LocalLogfireServer
 ) -> None:

@@ -281,7 +281,8 @@ def parse_exports(document: Any, *, source: str = "exports configuration") -> Ex
 def load_exports(path: Path) -> ExportsConfig:
     """Read and validate an exports file."""
     try:
-        document = parse_yaml(path.read_text(encoding="utf-8"))
+        with path.open(encoding="utf-8") as handle:
+            document = parse_yaml(handle)
     except FileNotFoundError:
         raise ExportConfigError(
             f"exports file {path} does not exist; set LOGFIRE_EXPORT_CONFIG_FILE or run from "

@@ -6,7 +6,7 @@ schema reports it with its key path. It also keeps the last of two equal keys si
 `records:` exports would become one.
 """
 
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from yaml.nodes import MappingNode
@@ -46,7 +46,8 @@ ExportsYamlLoader.yaml_implicit_resolvers = {
 }
 
 
-def parse_yaml(text: str) -> Any:
-    """The document in `text`; raises `yaml.YAMLError` (with a line) on any problem."""
+def parse_yaml(text: str | TextIO) -> Any:
+    """The document in `text` (or an open file, whose name errors then show); raises
+    `yaml.YAMLError`, with the line, on any problem."""
     # A SafeLoader subclass: plain data only, never arbitrary Python objects.
     return yaml.load(text, Loader=ExportsYamlLoader)

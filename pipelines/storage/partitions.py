@@ -123,8 +123,9 @@ class PartitionStore:
             found = "Parquet partitions (no _delta_log/)"
         else:
             return
+        shown = folder if self.is_local else self.fs.unstrip_protocol(folder)
         raise StorageError(
-            f"{self.fs.unstrip_protocol(folder)} holds {found}, but export {export!r} now "
+            f"{shown} holds {found}, but export {export!r} now "
             f"writes {format}: give the export a new name or root, or move the old output away"
         )
 

@@ -79,6 +79,10 @@ def check_writable(fs: AbstractFileSystem, root: str, uri: str, *, create: bool 
     try:
         if isinstance(fs, LocalFileSystem) and not os.path.isdir(root):
             parent = os.path.dirname(root)
+            if os.path.exists(root):
+                raise StorageError(f"output root {uri!r} is a file, not a folder")
+            if os.path.exists(parent) and not os.path.isdir(parent):
+                raise StorageError(f"output root {uri!r}: {parent} is a file, not a folder")
             if not os.path.isdir(parent):
                 raise StorageError(
                     f"output root {uri!r} does not exist, and neither does its parent {parent}"

@@ -161,8 +161,9 @@ def test_an_export_declared_twice_is_refused_not_overwritten(tmp_path: Path) -> 
         "  records: {table: records, start: 2026-11-01}\n"
         "  records: {table: metrics, start: 2026-11-01}\n"
     )
-    with pytest.raises(ExportConfigError, match=r"duplicate key 'records'[\s\S]*line 3"):
+    with pytest.raises(ExportConfigError, match=r"duplicate key 'records'[\s\S]*line 3") as info:
         load_exports(path)
+    assert f'in "{path}", line 3' in str(info.value)  # the file, not "<unicode string>"
 
 
 def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:

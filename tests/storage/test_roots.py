@@ -53,6 +53,13 @@ def test_an_unwritable_local_root_is_reported_by_name(tmp_path: Path) -> None:
         PartitionStore(str(blocker / "root")).check_writable()
 
 
+def test_a_root_that_is_a_file_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StorageError, match=r"output root '.*/file' is a file, not a folder"):
+        PartitionStore(str(blocker)).check_writable()
+
+
 def test_unsupported_protocols_are_refused_by_name() -> None:
     with pytest.raises(StorageError, match=r"'gs://bucket/x': gs:// is not supported"):
         PartitionStore("gs://bucket/x")
