@@ -1,17 +1,19 @@
 """Fixtures shared across the suite: a real local Logfire server and clients for it."""
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import s3fs
 from dagster import DagsterInstance, instance_for_test
 from hypothesis import settings
 
 from pipelines.query_api import QueryClient, RetryPolicy
 from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.store import TelemetryStore
-from tests.storage.s3_server import S3Endpoint, moto_server
+from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint, clear_s3fs_caches, moto_server
 
 # CI replays the same generated examples every run, so that a landing never depends on
 # luck; locally each run explores new ones (and keeps failures in .hypothesis/).
@@ -60,3 +62,15 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
     """`moto_server` in its own process: the S3 and Secrets Manager APIs over real HTTP."""
     with moto_server() as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new, empty bucket on the moto endpoint, with fake credentials in the environment."""
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    clear_s3fs_caches()
+    bucket = f"test-{secrets.token_hex(6)}"
+    s3fs.S3FileSystem(endpoint_url=s3_endpoint.url).mkdir(bucket)
+    yield bucket
+    clear_s3fs_caches()

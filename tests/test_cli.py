@@ -13,8 +13,7 @@ from pipelines.cli import app
 from pipelines.orchestration.assets import REASON_TAG
 from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.synthetic import generate_records
-from tests.storage.conftest import clear_s3fs_caches
-from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint
+from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint, clear_s3fs_caches
 
 DAY = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -18,8 +18,7 @@ from pipelines.orchestration.build import build_definitions
 from pipelines.orchestration.local_runs import failure_message, materialize_partition
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
 from pipelines.server.runner import LocalLogfireServer
-from tests.storage.conftest import clear_s3fs_caches
-from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint
+from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint, clear_s3fs_caches
 
 PARTITION = "2026-12-01-13:00"
 FORMATS = ["parquet", "delta"]

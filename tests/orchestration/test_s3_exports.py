@@ -1,7 +1,5 @@
 """Exports through Dagster into S3 (a moto_server process), Parquet and Delta, read back."""
 
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -18,29 +16,17 @@ from pipelines.server.runner import LocalLogfireServer
 from pipelines.server.synthetic import generate_records
 from pipelines.storage.partitions import OutputFormat
 from tests.orchestration.metadata import int_entry, path_entry
-from tests.storage.conftest import clear_s3fs_caches
-from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint
+from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint, clear_s3fs_caches
 
 HOUR = datetime(2026, 12, 1, 13, tzinfo=UTC)
 KEY = "2026-12-01-13:00"
-
-
-@pytest.fixture
-def bucket(s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    clear_s3fs_caches()
-    name = f"exports-{secrets.token_hex(4)}"  # moto_server lives for the whole session
-    s3fs.S3FileSystem(endpoint_url=s3_endpoint.url).mkdir(name)
-    yield name
-    clear_s3fs_caches()
 
 
 @pytest.mark.parametrize("format", ["parquet", "delta"])
 def test_a_partition_exported_to_s3_is_what_the_server_has(
     server: LocalLogfireServer,
     s3_endpoint: S3Endpoint,
-    bucket: str,
+    s3_bucket: str,
     instance: DagsterInstance,
     monkeypatch: pytest.MonkeyPatch,
     format: OutputFormat,
@@ -51,7 +37,7 @@ def test_a_partition_exported_to_s3_is_what_the_server_has(
     config = parse_exports(
         {"exports": {"records": {"table": "records", "start": "2026-11-01", "format": format}}}
     )
-    root = f"s3://{bucket}/logfire"
+    root = f"s3://{s3_bucket}/logfire"
     defs = build_definitions(
         config,
         logfire=LogfireQueryResource(base_url=server.base_url),

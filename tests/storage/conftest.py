@@ -1,37 +1,15 @@
-"""Storage fixtures: a moto S3 endpoint (a separate process) and stores on it or on disk."""
+"""Storage fixtures: stores on disk or in a fresh bucket of the moto S3 endpoint."""
 
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import s3fs
 
 from pipelines.storage.files import ParquetFileSpec
 from pipelines.storage.partitions import PartitionStore, S3Options
-from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint
+from tests.storage.s3_server import S3Endpoint
 
 StoreFactory = Callable[..., PartitionStore]
-
-
-def clear_s3fs_caches() -> None:
-    # s3fs keeps one filesystem per set of arguments, each with a cache of listings: a test
-    # must not see another test's (or its own earlier) view of a bucket.
-    for instance in list(s3fs.S3FileSystem._cache.values()):
-        instance.invalidate_cache()
-    s3fs.S3FileSystem.clear_instance_cache()
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A new, empty bucket on the moto endpoint, with fake credentials in the environment."""
-    for name, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    clear_s3fs_caches()
-    bucket = f"test-{secrets.token_hex(6)}"
-    s3fs.S3FileSystem(endpoint_url=s3_endpoint.url).mkdir(bucket)
-    yield bucket
-    clear_s3fs_caches()
 
 
 @pytest.fixture(params=["local", "s3"])

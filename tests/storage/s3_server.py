@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import s3fs
+
 # moto accepts any credentials; these only have to be present for the AWS chain to find.
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -64,3 +66,11 @@ def moto_server() -> Iterator[S3Endpoint]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def clear_s3fs_caches() -> None:
+    # s3fs keeps one filesystem per set of arguments, each with a cache of listings: a test
+    # must not see another test's (or its own earlier) view of a bucket.
+    for instance in list(s3fs.S3FileSystem._cache.values()):
+        instance.invalidate_cache()
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -16,10 +16,10 @@ from deltalake import DeltaTable
 
 from pipelines.storage.delta import spool_folder
 from pipelines.storage.partitions import OutputFormat, PartitionStore
-from tests.storage.conftest import StoreFactory, clear_s3fs_caches
+from tests.storage.conftest import StoreFactory
 from tests.storage.crash_child import CHILD_ROWS, CHILD_VERSION, FILE_SPEC
 from tests.storage.helpers import EXPORT, PARTITION, SCHEMA, read_visible, rows, work_areas
-from tests.storage.s3_server import FAKE_CREDENTIALS
+from tests.storage.s3_server import FAKE_CREDENTIALS, clear_s3fs_caches
 
 PROJECT = Path(__file__).resolve().parents[2]
 OLD_ROWS, NEXT_ROWS = 150, 60

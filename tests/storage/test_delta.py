@@ -24,9 +24,9 @@ from pipelines.storage.delta import committed_files, read_delta_partition, redac
 from pipelines.storage.delta_stats import file_stats
 from pipelines.storage.files import ParquetFileSpec, WrittenFile
 from pipelines.storage.partitions import PartitionStore, S3Options, StorageError
-from tests.storage.conftest import StoreFactory, clear_s3fs_caches
+from tests.storage.conftest import StoreFactory
 from tests.storage.helpers import SCHEMA, rows
-from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint
+from tests.storage.s3_server import FAKE_CREDENTIALS, S3Endpoint, clear_s3fs_caches
 
 HOUR_13 = [("date", "2026-12-01"), ("hour", "13")]
 HOUR_14 = [("date", "2026-12-01"), ("hour", "14")]

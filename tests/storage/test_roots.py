@@ -10,9 +10,8 @@ from fsspec.implementations.local import LocalFileSystem
 from pipelines.orchestration.resources import ParquetStorageResource
 from pipelines.storage import roots
 from pipelines.storage.partitions import PartitionStore, S3Options, StorageError
-from tests.storage.conftest import clear_s3fs_caches
 from tests.storage.helpers import PARTITION, SCHEMA
-from tests.storage.s3_server import S3Endpoint
+from tests.storage.s3_server import S3Endpoint, clear_s3fs_caches
 
 
 def test_a_missing_local_root_is_refused_not_created(tmp_path: Path) -> None:
