@@ -6,6 +6,7 @@ block without a commit (an error) calls `abort`, which drops everything staged.
 """
 
 import json
+import logging
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -18,11 +19,16 @@ from fsspec import AbstractFileSystem
 
 from pipelines.storage.files import RollingParquetWriter, WrittenFile, in_progress_name
 
+logger = logging.getLogger(__name__)
+
 MANIFEST_NAME = "_manifest.json"
 # Work areas live under `<root>/_staging/<export>/`, outside every export's own folder, so a
 # reader that globs `<root>/<export>/**/*.parquet` never reaches them. (DuckDB and Polars do
 # not skip hidden or `_` folders in a `**` glob; pyarrow and Spark do.)
 STAGING_DIR = "_staging"
+# The kinds of work area: a version being staged, and a previous version moved or copied
+# aside while the new one takes its place.
+NEW, OLD = "new", "old"
 
 PartitionValues = Sequence[tuple[str, str]]
 
@@ -165,6 +171,21 @@ class StagedPartitionWriter(ABC):
         self._done = True
         self._files.abandon()
         self._discard_stage()
+
+    def _remove_work_areas(self, *areas: str) -> None:
+        """Delete work areas that are no longer needed; a failure only warns.
+
+        By then the outcome (a commit, or the previous version kept) stands; whatever is
+        left is removed by the next attempt at the partition.
+        """
+        fs = self.location.fs
+        for area in areas:
+            try:
+                fs.invalidate_cache(area)
+                if fs.exists(area):
+                    fs.rm(area, recursive=True)
+            except Exception as exc:
+                logger.warning("could not remove the work area %s: %s", area, exc)
 
     def staged_path(self, file: WrittenFile) -> str:
         return f"{self.stage}/{in_progress_name(file.name)}"

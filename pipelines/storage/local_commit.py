@@ -16,7 +16,6 @@ the root's filesystem. This protects against a killed process, not a power cut: 
 fsynced.
 """
 
-import logging
 import os
 from typing import Any
 
@@ -24,6 +23,8 @@ import pyarrow as pa
 
 from pipelines.storage.commit import (
     MANIFEST_NAME,
+    NEW,
+    OLD,
     PartitionLocation,
     StagedPartitionWriter,
     manifest_bytes,
@@ -31,10 +32,6 @@ from pipelines.storage.commit import (
 )
 from pipelines.storage.exchange import exchange
 from pipelines.storage.files import ParquetFileSpec, RollingParquetWriter, WrittenFile
-
-logger = logging.getLogger(__name__)
-
-NEW, OLD = "new", "old"
 
 
 class LocalPartitionWriter(StagedPartitionWriter):
@@ -66,7 +63,7 @@ class LocalPartitionWriter(StagedPartitionWriter):
         if os.path.exists(final) and exchange(self.stage, final):
             reached("swapped")
             # The staged folder's name now holds the previous version.
-            self._remove_quietly(self.stage)
+            self._remove_work_areas(self.stage)
             return files
         if os.path.exists(final):
             os.rename(final, self._old)
@@ -79,18 +76,8 @@ class LocalPartitionWriter(StagedPartitionWriter):
                 os.rename(self._old, final)
             raise
         reached("swapped")
-        self._remove_quietly(self._old)
+        self._remove_work_areas(self._old)
         return files
 
-    def _remove_quietly(self, folder: str) -> None:
-        """Delete a replaced version; the commit is done, so a failure only warns."""
-        try:
-            if os.path.exists(folder):
-                self.location.fs.rm(folder, recursive=True)
-        except OSError as exc:
-            # The new version is in place; the next attempt removes what is left.
-            logger.warning("committed %s but could not clean up: %s", self.location.uri, exc)
-
     def _discard_stage(self) -> None:
-        if self.location.fs.exists(self.stage):
-            self.location.fs.rm(self.stage, recursive=True)
+        self._remove_work_areas(self.stage)

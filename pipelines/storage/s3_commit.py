@@ -36,6 +36,8 @@ import pyarrow as pa
 
 from pipelines.storage.commit import (
     MANIFEST_NAME,
+    NEW,
+    OLD,
     PartitionLocation,
     StagedPartitionWriter,
     StorageError,
@@ -45,8 +47,6 @@ from pipelines.storage.commit import (
 from pipelines.storage.files import ParquetFileSpec, RollingParquetWriter, WrittenFile
 
 logger = logging.getLogger(__name__)
-
-NEW, OLD = "new", "old"
 
 
 class ObjectStorePartitionWriter(StagedPartitionWriter):
@@ -90,7 +90,7 @@ class ObjectStorePartitionWriter(StagedPartitionWriter):
             # between the delete and the copy must not leave the partition empty.
             self._restore_previous(saved, exc)
             raise
-        self._clean_up(self.stage, self._saved)
+        self._remove_work_areas(self.stage, self._saved)
         return files
 
     def _save_previous(self, previous: list[str]) -> dict[str, str]:
@@ -127,24 +127,11 @@ class ObjectStorePartitionWriter(StagedPartitionWriter):
                 f"{self.location.fs.unstrip_protocol(self._saved)}, and the next run of the "
                 "partition puts it back before anything else"
             ) from cause
-        self._clean_up(self._saved)
-
-    def _clean_up(self, *areas: str) -> None:
-        """Delete work areas once they are not needed; a failure only warns."""
-        fs = self.location.fs
-        for area in areas:
-            try:
-                fs.invalidate_cache(area)
-                leftovers = fs.find(area)
-                if leftovers:
-                    fs.rm(leftovers)
-            except Exception as exc:
-                # What is left is the next attempt's to remove; the outcome stands.
-                logger.warning("could not remove the work area %s: %s", area, exc)
+        self._remove_work_areas(self._saved)
 
     def _discard_stage(self) -> None:
         # Only the stage: a saved previous version is dropped once it is back or replaced.
-        self._clean_up(self.stage)
+        self._remove_work_areas(self.stage)
 
 
 def commit_order(paths: Iterable[str]) -> list[str]:
