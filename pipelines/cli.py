@@ -21,9 +21,9 @@ from pipelines.orchestration.assets import REASON_TAG, partitions_for
 from pipelines.orchestration.build import build_definitions
 from pipelines.orchestration.local_runs import (
     DEFAULT_DAGSTER_HOME,
-    exported_rows,
     failure_message,
     materialize_partition,
+    materialized_int,
     prepare_dagster_home,
 )
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
@@ -175,7 +175,7 @@ def backfill_command(
     for key in keys:
         result = materialize_partition(defs, export, key, instance, log_level="WARNING", tags=tags)
         if result.success:
-            console.print(f"{export} {key}: ok, {exported_rows(result, export):,} rows")
+            console.print(f"{export} {key}: ok, {materialized_int(result, export, 'rows'):,} rows")
         else:
             failed += 1
             console.print(f"{export} {key}: [red]failed[/red]: {failure_message(result)}")

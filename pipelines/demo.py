@@ -23,6 +23,7 @@ from pipelines.orchestration.build import build_definitions
 from pipelines.orchestration.local_runs import (
     failure_message,
     materialize_partition,
+    materialized_int,
     prepare_dagster_home,
 )
 from pipelines.orchestration.resources import LogfireQueryResource, ParquetStorageResource
@@ -118,17 +119,12 @@ def run_demo(out: Path, dagster_home: Path, server_data: Path = DEFAULT_SERVER_D
 def _row(export: str, key: str, result: ExecuteInProcessResult) -> PartitionRow:
     if not result.success:
         return PartitionRow(export, key, 0, 0, 0, 0, False, failure_message(result))
-    [event] = result.asset_materializations_for_node(export)
-
-    def number(name: str) -> int:
-        return int(str(event.metadata[name].value))
-
     return PartitionRow(
         export=export,
         partition=key,
-        server_rows=number("server_count"),
-        exported_rows=number("rows"),
-        files=number("files"),
-        requests=number("requests"),
+        server_rows=materialized_int(result, export, "server_count"),
+        exported_rows=materialized_int(result, export, "rows"),
+        files=materialized_int(result, export, "files"),
+        requests=materialized_int(result, export, "requests"),
         succeeded=True,
     )

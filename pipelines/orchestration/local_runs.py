@@ -48,13 +48,13 @@ def materialize_partition(
     )
 
 
-def exported_rows(result: ExecuteInProcessResult, export: str) -> int:
-    """The rows a successful run of `export` wrote (its materialization's `rows`)."""
+def materialized_int(result: ExecuteInProcessResult, export: str, key: str) -> int:
+    """An integer entry (`rows`, `files`, ...) of a successful run's materialization."""
     [materialization] = result.asset_materializations_for_node(export)
-    rows = materialization.metadata["rows"]
-    if not isinstance(rows, IntMetadataValue) or rows.value is None:
-        raise TypeError(f"the materialization of {export!r} has no integer 'rows' entry")
-    return rows.value
+    value = materialization.metadata[key]
+    if not isinstance(value, IntMetadataValue) or value.value is None:
+        raise TypeError(f"the materialization of {export!r} has no integer {key!r} entry")
+    return value.value
 
 
 def failure_message(result: ExecuteInProcessResult) -> str:
