@@ -9,8 +9,9 @@ state in which part of a version is visible. The commit goes:
 
 1. stage: upload the file to `<root>/_staging/<export>/<partition>.new-<token>/` under an
    in-progress name (outside the export's folder, and not `*.parquet` either);
-2. save the previous version (server-side copies) to `<partition>.old-<token>/` beside it,
-   so that a failure in the next steps can put it back;
+2. save the previous version (server-side copies, under hidden names that are not
+   `*.parquet`) to `<partition>.old-<token>/` beside it, so that a failure in the next
+   steps can put it back;
 3. delete every object under the partition's prefix (the old file, the old manifest, and
    anything an older layout or a killed run left there) in one DeleteObjects request, and
    check that the prefix is empty (DeleteObjects reports refused keys without failing);
@@ -29,7 +30,6 @@ the work areas (and any unfinished multipart uploads) that a killed run left.
 """
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -44,7 +44,13 @@ from pipelines.storage.commit import (
     manifest_bytes,
     reached,
 )
-from pipelines.storage.files import ParquetFileSpec, RollingParquetWriter, WrittenFile
+from pipelines.storage.files import (
+    IN_PROGRESS_SUFFIX,
+    ParquetFileSpec,
+    RollingParquetWriter,
+    WrittenFile,
+    in_progress_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +101,8 @@ class ObjectStorePartitionWriter(StagedPartitionWriter):
 
     def _save_previous(self, previous: list[str]) -> dict[str, str]:
         """Copy the partition's objects aside; returns {saved copy: original path}."""
-        fs, final = self.location.fs, self.location.path
-        saved = {f"{self._saved}/{path.removeprefix(final + '/')}": path for path in previous}
+        fs = self.location.fs
+        saved = {f"{self._saved}/{saved_name(path)}": path for path in previous}
         for copy in commit_order(saved):
             fs.copy(saved[copy], copy)
         return saved
@@ -134,9 +140,20 @@ class ObjectStorePartitionWriter(StagedPartitionWriter):
         self._remove_work_areas(self.stage)
 
 
-def commit_order(paths: Iterable[str]) -> list[str]:
-    """Data files first, the manifest last: the manifest is what marks a version whole."""
-    return sorted(paths, key=lambda path: (path.endswith(f"/{MANIFEST_NAME}"), path))
+def saved_name(path: str) -> str:
+    """The name of an object's saved copy: hidden and not `*.parquet`, like staged files,
+    so that not even a glob over the whole root reads a saved version twice."""
+    return in_progress_name(path.rpartition("/")[2])
+
+
+def original_name(saved: str) -> str:
+    return saved.rpartition("/")[2].removeprefix(".").removesuffix(IN_PROGRESS_SUFFIX)
+
+
+def commit_order(saved: dict[str, str]) -> list[str]:
+    """The saved copies, data files first and the manifest last (by their original names):
+    the manifest is what marks a version whole, wherever it is copied to."""
+    return sorted(saved, key=lambda copy: (saved[copy].endswith(f"/{MANIFEST_NAME}"), copy))
 
 
 def put_back(location: PartitionLocation, saved: dict[str, str]) -> None:
@@ -162,9 +179,9 @@ def recover_saved_version(location: PartitionLocation) -> None:
     for area in location.leftover_work_areas([OLD]):
         fs.invalidate_cache(final)
         saved = fs.find(area)
-        whole = f"{area}/{MANIFEST_NAME}" in saved
+        whole = f"{area}/{saved_name(MANIFEST_NAME)}" in saved
         if whole and not fs.exists(f"{final}/{MANIFEST_NAME}"):
-            put_back(location, {path: f"{final}/{path.removeprefix(area + '/')}" for path in saved})
+            put_back(location, {path: f"{final}/{original_name(path)}" for path in saved})
             logger.warning("put back %s, which a killed commit had deleted", location.uri)
         if saved:
             fs.rm(saved)
