@@ -15,6 +15,7 @@ from pipelines.export.runner import (
     PartitionExporter,
     PartitionResult,
     partition_values,
+    schema_fingerprint,
 )
 from pipelines.export.spec import ExportSpec, parse_exports
 from pipelines.export.window import TimeWindow, sql_timestamp
@@ -394,3 +395,26 @@ def test_switching_an_exports_format_over_its_old_output_is_refused(
     partition = partition_values(records_spec(), WINDOW)
     manifest = store.read_manifest("records", partition, format=before)
     assert manifest is not None and manifest["run_id"] == "a"
+
+
+def test_the_manifest_is_the_commit_record_the_issue_lists(
+    server: LocalLogfireServer, client: QueryClient, tmp_path: Path
+) -> None:
+    load(server, spread(50))
+    store, spec, result = run(server, client, tmp_path)
+    manifest = store.read_manifest(spec.name, partition_values(spec, WINDOW), format="parquet")
+    assert manifest is not None
+    # export, window, cursor, rows, files with sizes, schema fingerprint, run id, query,
+    # written-at (and what this project adds to them).
+    assert manifest["export"] == "records" and manifest["cursor"] == "start_timestamp"
+    assert manifest["window"] == {
+        "start": "2026-12-01T13:00:00.000000Z",
+        "end": "2026-12-01T14:00:00.000000Z",
+    }
+    assert manifest["rows"] == result.rows == 50
+    assert manifest["files"] == [f.as_dict() for f in result.files]
+    assert all(f["bytes"] > 0 for f in manifest["files"])
+    assert manifest["schema_fingerprint"] == schema_fingerprint(spec.arrow_schema)
+    assert manifest["run_id"] == "test"
+    assert "FROM records" in manifest["query"]
+    assert datetime.fromisoformat(manifest["written_at"]) <= datetime.now(UTC)
